@@ -1,0 +1,1 @@
+"""robopost orchestrator."""
