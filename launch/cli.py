@@ -71,7 +71,9 @@ def map_info(
     table.add_row("problems", str(len(info["problems"])))
     console.print(table)
     for floor in info["floors"]:
-        console.print(f"  floor {floor['id']} ({floor['building']}, {floor['elevation']} m): {floor['nodes']} nodes")
+        console.print(
+            f"  floor {floor['id']} ({floor['building']}, {floor['elevation']} m): {floor['nodes']} nodes"
+        )
     for lift in info["lifts"]:
         console.print(f"  lift {lift['id']}: {' '.join(lift['floors'])}")
     for problem in info["problems"]:
@@ -155,7 +157,9 @@ def map_import(
         _fail(f"{out}: the output must be a .yaml file", EXIT_BAD_INPUT)
     yaml_path, net_path = save_site(site, out)
     took = time.perf_counter() - started
-    print(f"wrote {yaml_path} and {net_path}: {len(site.nodes)} nodes, {len(site.edges)} edges ({took:.2f} s)")
+    print(
+        f"wrote {yaml_path} and {net_path}: {len(site.nodes)} nodes, {len(site.edges)} edges ({took:.2f} s)"
+    )
 
 
 @app.command("serve")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any
 
 import networkx as nx
@@ -45,7 +46,8 @@ def _anchor_nodes(site: Site, router: Router, place: Place) -> set[str]:
     else:
         building = site.building_of(place.node)
         anchors = {
-            p.node for p in site.places.values()
+            p.node
+            for p in site.places.values()
             if p.kind == PlaceKind.HANDOFF and site.building_of(p.node) == building
         }
         if not anchors:
@@ -83,10 +85,12 @@ def unreachable_places(site: Site) -> list[Problem]:
             continue
         anchors = _anchor_nodes(site, router, place)
         if not any(comp_of.get(a) == comp_of[place.node] for a in anchors):
-            problems.append(Problem(
-                f"places.{place.name}",
-                f"{place.kind.value} not reachable there and back by profile {profile!r}",
-            ))
+            problems.append(
+                Problem(
+                    f"places.{place.name}",
+                    f"{place.kind.value} not reachable there and back by profile {profile!r}",
+                )
+            )
     return problems
 
 
@@ -118,9 +122,12 @@ def geometry_problems(site: Site) -> list[Problem]:
         if e.length is not None:
             chord = polyline_length(edge_points(site, e))
             if e.length + LENGTH_TOLERANCE_M < chord * (1 - 1e-3):
-                problems.append(Problem(
-                    f"edges.{e.id}", f"length {e.length:.2f} m is shorter than its geometry ({chord:.2f} m)"
-                ))
+                problems.append(
+                    Problem(
+                        f"edges.{e.id}",
+                        f"length {e.length:.2f} m is shorter than its geometry ({chord:.2f} m)",
+                    )
+                )
     for lift in site.lifts.values():
         used.update(lift.landings.values())
     lonely = [n for n in site.nodes if n not in used]
@@ -141,7 +148,7 @@ def _components(site: Site) -> tuple[int, set[str]]:
     g.add_edges_from((e.a, e.b) for e in site.edges.values())
     for lift in site.lifts.values():
         ends = [n for n in lift.landings.values() if n in site.nodes]
-        g.add_edges_from(zip(ends, ends[1:], strict=False))
+        g.add_edges_from(pairwise(ends))
     comps = list(nx.connected_components(g))
     return len(comps), (max(comps, key=len) if comps else set())
 
@@ -152,8 +159,13 @@ def site_info(site: Site) -> dict[str, Any]:
     main_edges = sum(1 for e in site.edges.values() if e.a in main)
     total_len = math.fsum(edge_length(site, e) for e in site.edges.values())
     floors = [
-        {"id": f.id, "building": f.building, "name": f.name, "elevation": f.elevation,
-         "nodes": sum(1 for n in site.nodes.values() if n.floor == f.id)}
+        {
+            "id": f.id,
+            "building": f.building,
+            "name": f.name,
+            "elevation": f.elevation,
+            "nodes": sum(1 for n in site.nodes.values() if n.floor == f.id),
+        }
         for f in sorted(site.floors.values(), key=lambda f: (f.building, f.elevation))
     ]
     return {
@@ -169,8 +181,9 @@ def site_info(site: Site) -> dict[str, Any]:
         "nodes": len(site.nodes),
         "edges": len(site.edges),
         "network_length_m": round(total_len, 1),
-        "places": {p.name: {"kind": p.kind.value, "node": p.node, "label": p.label}
-                   for p in site.places.values()},
+        "places": {
+            p.name: {"kind": p.kind.value, "node": p.node, "label": p.label} for p in site.places.values()
+        },
         "place_kinds": dict(Counter(p.kind.value for p in site.places.values())),
         "components": count,
         "main_component": {
@@ -178,7 +191,13 @@ def site_info(site: Site) -> dict[str, Any]:
             "edges": main_edges,
             "share": round(len(main) / len(site.nodes), 4) if site.nodes else 0.0,
         },
-        "counts": {"floors": len(site.floors), "lifts": len(site.lifts), "doors": len(site.doors),
-                   "gates": len(site.gates), "places": len(site.places), "buildings": len(site.buildings)},
+        "counts": {
+            "floors": len(site.floors),
+            "lifts": len(site.lifts),
+            "doors": len(site.doors),
+            "gates": len(site.gates),
+            "places": len(site.places),
+            "buildings": len(site.buildings),
+        },
         "problems": [str(p) for p in site_problems(site)],
     }

@@ -288,7 +288,9 @@ def _load_network(site: Site, path: Path) -> None:
         p = e.properties
         for end in (p.a, p.b):
             if end not in site.nodes:
-                raise MapFormatError(file, f"features[{i}]", f"edge {p.id!r} names node {end!r}, which does not exist")
+                raise MapFormatError(
+                    file, f"features[{i}]", f"edge {p.id!r} names node {end!r}, which does not exist"
+                )
         if p.id in site.edges:
             raise MapFormatError(file, f"features[{i}]", f"edge {p.id!r} is defined twice")
         fields = p.model_dump(exclude={"kind"})
@@ -393,10 +395,14 @@ def site_to_document(site: Site, network_file: str) -> dict[str, Any]:
             for k, f in site.floors.items()
         },
         lifts={k: _lift_doc(li) for k, li in site.lifts.items()},
-        doors={k: _Door(name=d.name, building=d.building, kind=d.kind, iot=d.iot, pass_s=d.pass_s)
-               for k, d in site.doors.items()},
-        gates={k: _Gate(name=g.name, building=g.building, iot=g.iot, pass_s=g.pass_s)
-               for k, g in site.gates.items()},
+        doors={
+            k: _Door(name=d.name, building=d.building, kind=d.kind, iot=d.iot, pass_s=d.pass_s)
+            for k, d in site.doors.items()
+        },
+        gates={
+            k: _Gate(name=g.name, building=g.building, iot=g.iot, pass_s=g.pass_s)
+            for k, g in site.gates.items()
+        },
         places={
             k: _Place(kind=p.kind, node=p.node, label=p.label, profile=p.profile, tags=p.tags)
             for k, p in site.places.items()
@@ -437,14 +443,20 @@ def network_features(site: Site) -> list[dict[str, Any]]:
         props: dict[str, Any] = {"kind": "node", "id": n.id}
         if n.floor is not None:
             props["floor"] = n.floor
-        feats.append({"type": "Feature", "geometry": {"type": "Point", "coordinates": [n.x, n.y]},
-                      "properties": props})
+        feats.append(
+            {"type": "Feature", "geometry": {"type": "Point", "coordinates": [n.x, n.y]}, "properties": props}
+        )
     for e in site.edges.values():
         a, b = site.nodes[e.a], site.nodes[e.b]
         coords = [[a.x, a.y], *[list(p) for p in e.geometry], [b.x, b.y]]
         eprops = _EdgeProps(kind="edge", **{k: getattr(e, k) for k in _EdgeProps.model_fields if k != "kind"})
-        feats.append({"type": "Feature", "geometry": {"type": "LineString", "coordinates": coords},
-                      "properties": {"kind": "edge", **_drop_defaults(eprops)}})
+        feats.append(
+            {
+                "type": "Feature",
+                "geometry": {"type": "LineString", "coordinates": coords},
+                "properties": {"kind": "edge", **_drop_defaults(eprops)},
+            }
+        )
     return feats
 
 
@@ -468,7 +480,9 @@ def save_site(site: Site, path: str | os.PathLike[str]) -> tuple[Path, Path]:
     net = path.with_suffix(".geojson")
     doc = site_to_document(site, net.name)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.dump(doc, Dumper=_Dumper, allow_unicode=True, sort_keys=False, width=110), encoding="utf-8")
+    path.write_text(
+        yaml.dump(doc, Dumper=_Dumper, allow_unicode=True, sort_keys=False, width=110), encoding="utf-8"
+    )
     collection = {"type": "FeatureCollection", "name": site.name, "features": network_features(site)}
     net.write_text(_dump_features(collection), encoding="utf-8")
     return path, net

@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from enum import StrEnum
+from itertools import pairwise
 
 OUTDOOR = "outdoor"
 """The pseudo floor id of outdoor nodes in route summaries."""
@@ -228,11 +229,23 @@ class Profile:
 DEFAULT_PROFILES: dict[str, Profile] = {
     "cart": Profile("cart", max_speed=3.0, outdoor=True, indoor=False, min_width=1.4, gates=True),
     "indoor": Profile(
-        "indoor", max_speed=1.0, outdoor=False, indoor=True, lifts=True, doors=True, gates=True,
+        "indoor",
+        max_speed=1.0,
+        outdoor=False,
+        indoor=True,
+        lifts=True,
+        doors=True,
+        gates=True,
         min_width=0.8,
     ),
     "robot": Profile(
-        "robot", max_speed=1.5, outdoor=True, indoor=True, lifts=True, doors=True, gates=True,
+        "robot",
+        max_speed=1.5,
+        outdoor=True,
+        indoor=True,
+        lifts=True,
+        doors=True,
+        gates=True,
         min_width=0.8,
     ),
 }
@@ -285,15 +298,11 @@ class Site:
 
     def floors_of(self, building: str) -> list[Floor]:
         """The building's floors, lowest first."""
-        return sorted(
-            (f for f in self.floors.values() if f.building == building), key=lambda f: f.elevation
-        )
+        return sorted((f for f in self.floors.values() if f.building == building), key=lambda f: f.elevation)
 
     def entrances(self) -> list[Edge]:
         """Edges that link an outdoor node with an indoor one."""
-        return [
-            e for e in self.edges.values() if self.nodes[e.a].outdoor != self.nodes[e.b].outdoor
-        ]
+        return [e for e in self.edges.values() if self.nodes[e.a].outdoor != self.nodes[e.b].outdoor]
 
     def place_profile(self, place: Place) -> str | None:
         """The profile that must be able to reach ``place`` (None: not checked)."""
@@ -311,7 +320,7 @@ def edge_points(site: Site, edge: Edge) -> list[tuple[float, float]]:
 
 
 def polyline_length(points: list[tuple[float, float]]) -> float:
-    return sum(math.dist(p, q) for p, q in zip(points, points[1:], strict=False))
+    return sum(math.dist(p, q) for p, q in pairwise(points))
 
 
 def edge_length(site: Site, edge: Edge) -> float:

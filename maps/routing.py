@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
+from itertools import pairwise
 from typing import Any, Literal
 
 import networkx as nx
@@ -177,7 +178,9 @@ class Router:
             if d < best_d:
                 best, best_d = nid, d
         if best is None:
-            raise UnknownPlaceError(f"no node usable by profile {self.profile.name!r} near ({x:.1f}, {y:.1f})")
+            raise UnknownPlaceError(
+                f"no node usable by profile {self.profile.name!r} near ({x:.1f}, {y:.1f})"
+            )
         return best
 
     # ---- queries -------------------------------------------------------------------------------
@@ -194,7 +197,7 @@ class Router:
             raise RoutingError(
                 f"no route from {start!r} to {end!r} for profile {self.profile.name!r}"
             ) from None
-        steps = [self.graph.edges[u, v]["step"] for u, v in zip(path, path[1:], strict=False)]
+        steps = [self.graph.edges[u, v]["step"] for u, v in pairwise(path)]
         return self._summarise(start, end, path, steps)
 
     def _summarise(self, start: str, end: str, path: list[str], steps: list[Step]) -> Route:

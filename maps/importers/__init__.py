@@ -1,0 +1,1 @@
+"""Importers that turn foreign map files (Open-RMF, OpenStreetMap) into a ``maps.model.Site``."""
