@@ -12,8 +12,13 @@ setup(
     packages=[p for p in find_packages(include=[f"{n}*" for n in PACKAGES])],
     package_data={
         "maps": ["campuses/*.yaml", "campuses/*.geojson", "campuses/*/*"],
-        "orchestrator": ["store/alembic.ini", "store/migrations/*.py", "store/migrations/versions/*.py",
-                         "web/*", "web/**/*"],
+        "orchestrator": [
+            "store/alembic.ini",
+            "store/migrations/*.py",
+            "store/migrations/*.mako",
+            "store/migrations/versions/*.py",
+            "console/*",
+        ],
     },
     include_package_data=True,
     install_requires=[

@@ -57,7 +57,8 @@ def _anchor_nodes(site: Site, router: Router, place: Place) -> set[str]:
                         anchors.add(end)
     anchors = {a for a in anchors if a in router.graph}
     if not anchors and router.graph.number_of_nodes():
-        anchors = set(max(nx.strongly_connected_components(router.graph), key=len))
+        components: list[set[str]] = list(nx.strongly_connected_components(router.graph))
+        anchors = max(components, key=len)
     return anchors
 
 

@@ -285,15 +285,15 @@ def _load_network(site: Site, path: Path) -> None:
         else:
             raise MapFormatError(file, f"features[{i}].properties.kind", "expected 'node' or 'edge'")
     for i, e in edges:
-        p = e.properties
-        for end in (p.a, p.b):
+        ep = e.properties
+        for end in (ep.a, ep.b):
             if end not in site.nodes:
                 raise MapFormatError(
-                    file, f"features[{i}]", f"edge {p.id!r} names node {end!r}, which does not exist"
+                    file, f"features[{i}]", f"edge {ep.id!r} names node {end!r}, which does not exist"
                 )
-        if p.id in site.edges:
-            raise MapFormatError(file, f"features[{i}]", f"edge {p.id!r} is defined twice")
-        fields = p.model_dump(exclude={"kind"})
+        if ep.id in site.edges:
+            raise MapFormatError(file, f"features[{i}]", f"edge {ep.id!r} is defined twice")
+        fields = ep.model_dump(exclude={"kind"})
         site.add_edge(Edge(**fields, geometry=tuple(e.geometry.coordinates[1:-1])))
 
 
