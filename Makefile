@@ -1,0 +1,63 @@
+# robopost — the two set-up commands:
+#   make run    create .venv, install robopost, start the orchestrator on http://127.0.0.1:8080
+#   make test   create .venv with the test tools, install the Debian packages the tests need
+#               (as root; otherwise say which), then ruff, import contracts, mypy and pytest
+# Re-runs are fast: pip runs again only when setup.py changes (stamp files in .venv).
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PYTEST_WORKERS ?= 2
+PYTEST_ARGS ?= tests/
+SYSTEM_PACKAGES := mosquitto postgresql chromium socat
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: help run test system-deps lint typecheck pytest clean
+
+help:
+	@echo "make run    start the orchestrator (sample campus) on http://127.0.0.1:8080"
+	@echo "make test   install what the tests need, then lint, type-check and run the test suite"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.stamp-run: setup.py | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.stamp-test: setup.py | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@ $(VENV)/.stamp-run
+
+run: $(VENV)/.stamp-run
+	$(BIN)/robopost serve
+
+system-deps:
+	scripts/system-deps.sh $(SYSTEM_PACKAGES)
+
+lint: $(VENV)/.stamp-test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
+
+typecheck: $(VENV)/.stamp-test
+	$(BIN)/mypy maps interfaces
+
+# pytest exits 5 when it collected no tests: that is a failure here, not a pass.
+pytest: $(VENV)/.stamp-test
+	rc=0; $(BIN)/pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS) || rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "make test: pytest ran no tests" >&2; exit 1; fi; \
+	exit $$rc
+
+test: $(VENV)/.stamp-test
+	$(MAKE) --no-print-directory system-deps
+	$(MAKE) --no-print-directory lint
+	$(MAKE) --no-print-directory typecheck
+	$(MAKE) --no-print-directory pytest
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .hypothesis .import_linter_cache

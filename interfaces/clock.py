@@ -1,0 +1,186 @@
+"""Time for every part of robopost: one ``Clock`` protocol, a real clock and a virtual one.
+
+No module reads wall time directly (DESIGN.md §5): code takes a ``Clock`` in its constructor, so the
+same code runs in real time (``RealClock``) and in virtual time (``VirtualClock``, used by tests and by
+the simulator's fast mode).
+
+``VirtualClock`` never waits. Its time moves only when told to:
+
+- ``advance(dt)`` jumps ``dt`` seconds at once; the sleepers that fall due are woken in the order of
+  their due time (ties in the order they went to sleep). When they run, ``now()`` already reads the
+  end of the jump.
+- ``await run_until(t)`` / ``await run_for(dt)`` step from one due time to the next and let the event
+  loop run the woken tasks in between, so each sleeper sees ``now()`` equal to its own due time and
+  sleeps started along the way are served in the same call (SimPy-style stepping).
+
+This module imports nothing of ours.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+_SETTLE_LIMIT = 10_000
+"""Most loop turns ``VirtualClock.settle`` waits for woken tasks to block again."""
+
+
+@runtime_checkable
+class Clock(Protocol):
+    """A source of time. ``now`` is wall time, ``monotonic`` measures durations, ``sleep`` waits."""
+
+    def now(self) -> float:
+        """Seconds since the Unix epoch (UTC)."""
+        ...
+
+    def monotonic(self) -> float:
+        """Seconds from an arbitrary start; never goes backwards. Use it for durations and timeouts."""
+        ...
+
+    async def sleep(self, seconds: float) -> None:
+        """Suspend the calling task for ``seconds`` of this clock's time."""
+        ...
+
+
+class RealClock:
+    """The machine's clocks and asyncio's sleep."""
+
+    def now(self) -> float:
+        """Seconds since the Unix epoch, from the system clock."""
+        return time.time()
+
+    def monotonic(self) -> float:
+        """The system's monotonic clock in seconds."""
+        return time.monotonic()
+
+    async def sleep(self, seconds: float) -> None:
+        """Sleep in real time (``asyncio.sleep``)."""
+        await asyncio.sleep(max(0.0, seconds))
+
+
+@dataclass(order=True)
+class _Sleeper:
+    """One pending ``VirtualClock.sleep``: ordered by due time, then by arrival."""
+
+    due: float
+    seq: int
+    future: asyncio.Future[None] = field(compare=False)
+
+
+class VirtualClock:
+    """A clock whose time moves only by ``advance``/``run_until``; sleepers are futures it resolves.
+
+    ``start`` is the epoch time ``now()`` reads at first; ``monotonic()`` starts at 0.
+    """
+
+    def __init__(self, start: float = 0.0) -> None:
+        _check_finite("start", start)
+        self._start = float(start)
+        self._elapsed = 0.0
+        self._sleepers: list[_Sleeper] = []
+        self._seq = 0
+
+    def now(self) -> float:
+        """Virtual epoch seconds: ``start`` plus the time advanced so far."""
+        return self._start + self._elapsed
+
+    def monotonic(self) -> float:
+        """Virtual seconds advanced since the clock was made."""
+        return self._elapsed
+
+    async def sleep(self, seconds: float) -> None:
+        """Wait until the clock has been moved ``seconds`` on; ``seconds <= 0`` only yields once."""
+        _check_finite("seconds", seconds)
+        if seconds <= 0:
+            await asyncio.sleep(0)  # give others a turn, as asyncio.sleep(0) does; no time passes
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._sleepers, _Sleeper(self._elapsed + seconds, self._seq, future))
+        self._seq += 1
+        await future
+
+    @property
+    def pending(self) -> int:
+        """How many sleepers are still waiting (cancelled ones are not counted)."""
+        return sum(1 for s in self._sleepers if not s.future.done())
+
+    def next_wakeup(self) -> float | None:
+        """The epoch time of the earliest pending sleeper, or ``None`` when nobody sleeps."""
+        self._drop_cancelled()
+        return self._start + self._sleepers[0].due if self._sleepers else None
+
+    def advance(self, seconds: float) -> int:
+        """Move time ``seconds`` on at once, waking due sleepers in time order; return how many woke."""
+        _check_finite("seconds", seconds)
+        if seconds < 0:
+            raise ValueError(f"VirtualClock.advance: seconds must be >= 0, got {seconds}")
+        target = self._elapsed + seconds
+        woken = 0
+        while self._wake_next(target):
+            woken += 1
+        self._elapsed = target
+        return woken
+
+    async def run_until(self, when: float) -> int:
+        """Step to epoch time ``when``, running woken tasks at each due time; return how many woke.
+
+        Tasks woken at a due time run (until they block again) before the clock moves further, so a
+        sleep they start that falls due by ``when`` is woken in this same call.
+        """
+        _check_finite("when", when)
+        target = when - self._start
+        if target < self._elapsed:
+            raise ValueError(f"VirtualClock.run_until: {when} is in the past (now {self.now()})")
+        woken = 0
+        await self.settle()
+        while self._wake_next(target):
+            woken += 1
+            await self.settle()
+        self._elapsed = target
+        await self.settle()
+        return woken
+
+    async def run_for(self, seconds: float) -> int:
+        """``run_until(now() + seconds)``."""
+        _check_finite("seconds", seconds)
+        if seconds < 0:
+            raise ValueError(f"VirtualClock.run_for: seconds must be >= 0, got {seconds}")
+        return await self.run_until(self.now() + seconds)
+
+    async def settle(self) -> None:
+        """Yield to the event loop until every runnable task has run and blocked again.
+
+        On CPython's own event loop this watches the loop's ready queue; on another loop it yields a
+        fixed number of turns.
+        """
+        loop = asyncio.get_running_loop()
+        ready = getattr(loop, "_ready", None)  # CPython's BaseEventLoop keeps runnable callbacks here
+        for _ in range(_SETTLE_LIMIT if ready is not None else 100):
+            await asyncio.sleep(0)
+            if ready is not None and not ready:
+                return
+
+    def _wake_next(self, target: float) -> bool:
+        """Wake the earliest sleeper due by ``target`` (moving time to its due time); False if none."""
+        self._drop_cancelled()
+        if not self._sleepers or self._sleepers[0].due > target:
+            return False
+        sleeper = heapq.heappop(self._sleepers)
+        self._elapsed = max(self._elapsed, sleeper.due)
+        sleeper.future.set_result(None)
+        return True
+
+    def _drop_cancelled(self) -> None:
+        """Forget sleepers whose task was cancelled."""
+        while self._sleepers and self._sleepers[0].future.done():
+            heapq.heappop(self._sleepers)
+
+
+def _check_finite(name: str, value: float) -> None:
+    """Refuse NaN and infinities, which would stall or corrupt the time line."""
+    if not math.isfinite(value):
+        raise ValueError(f"VirtualClock: {name} must be a finite number, got {value}")

@@ -1,0 +1,199 @@
+"""The orchestrator's settings: one typed object, loaded from a YAML file plus environment overrides.
+
+    database:  {url: sqlite:///var/robopost.db}           # or postgresql+psycopg://user@host/db
+    campus:    {map: <maps package>/campuses/neijiang.yaml}
+    http:      {host: 127.0.0.1, port: 8080}
+    mqtt:      {host: 127.0.0.1, port: 1884, embedded: true}
+    log_level: INFO
+
+Environment variables override the file: ``ROBOPOST_`` + the path in capitals with ``__`` between the
+parts, e.g. ``ROBOPOST_HTTP__PORT=9000`` or ``ROBOPOST_LOG_LEVEL=debug``. Every ``ROBOPOST_`` variable
+must name a setting (a typo is an error, not silently ignored). A relative ``campus.map`` in a YAML file
+is taken relative to that file's folder; from the environment, relative to the working directory.
+
+Nothing is read on import: ``Settings.load(...)`` reads the file and the environment when called, and
+``Settings()`` is just the defaults. Bad values raise ``SettingsError`` with one line per problem naming
+the setting and where its value came from.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from importlib.resources import files
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+ENV_PREFIX = "ROBOPOST_"
+ENV_DELIMITER = "__"
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+
+
+class SettingsError(Exception):
+    """The settings file or an environment variable holds something unusable."""
+
+
+def default_campus_map() -> Path:
+    """The sample campus shipped in the ``maps`` package (``maps/campuses/neijiang.yaml``)."""
+    return Path(str(files("maps") / "campuses" / "neijiang.yaml"))
+
+
+class _Section(BaseModel):
+    """A settings section: immutable, unknown keys refused."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class DatabaseSettings(_Section):
+    """Where the store lives (SQLAlchemy URL)."""
+
+    url: str = Field(default="sqlite:///var/robopost.db", min_length=1)
+
+
+class CampusSettings(_Section):
+    """Which campus map the orchestrator serves."""
+
+    map: Path = Field(default_factory=default_campus_map)
+
+
+class HttpSettings(_Section):
+    """Where the HTTP API and console listen."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+
+
+class MqttSettings(_Section):
+    """The MQTT broker: an external one at host:port, or an embedded one started on that port.
+
+    The default port is 1884, not 1883, so the embedded broker does not collide with a system
+    Mosquitto.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=1884, ge=1, le=65535)
+    embedded: bool = True
+
+
+class Settings(BaseSettings):
+    """All orchestrator settings. Build with ``Settings.load``; ``Settings()`` gives the defaults."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_nested_delimiter=ENV_DELIMITER, extra="forbid", frozen=True
+    )
+
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    campus: CampusSettings = Field(default_factory=CampusSettings)
+    http: HttpSettings = Field(default_factory=HttpSettings)
+    mqtt: MqttSettings = Field(default_factory=MqttSettings)
+    log_level: LogLevel = "INFO"
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_log_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Only the values passed in: ``load`` reads the file and the environment it is given."""
+        return (init_settings,)
+
+    @classmethod
+    def load(cls, yaml_path: Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
+        """Settings from ``yaml_path`` (optional) overridden by ``env`` (``os.environ`` when ``None``)."""
+        from_file = _read_yaml(yaml_path) if yaml_path is not None else {}
+        from_env, env_names = _env_values(os.environ if env is None else env)
+        merged = _deep_merge(from_file, from_env)
+        try:
+            return cls(**merged)
+        except ValidationError as exc:
+            raise SettingsError(_explain(exc, yaml_path, env_names)) from exc
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    """The mapping in a YAML settings file, with a relative ``campus.map`` made relative to the file."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise SettingsError(f"{path}: cannot read settings file: {exc.strerror}") from exc
+    except yaml.YAMLError as exc:
+        raise SettingsError(f"{path}: not valid YAML: {' '.join(str(exc).split())}") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise SettingsError(f"{path}: settings file must hold a mapping, not {type(data).__name__}")
+    campus = data.get("campus")
+    if isinstance(campus, dict) and isinstance(campus.get("map"), str):
+        campus["map"] = str(path.parent / Path(campus["map"]).expanduser())
+    return data
+
+
+def _env_values(env: Mapping[str, str]) -> tuple[dict[str, Any], dict[tuple[str, ...], str]]:
+    """The ``ROBOPOST_`` variables as a nested dict, and which variable gave each settings path."""
+    values: dict[str, Any] = {}
+    names: dict[tuple[str, ...], str] = {}
+    for name, value in env.items():
+        if not name.upper().startswith(ENV_PREFIX):
+            continue
+        path = tuple(part.lower() for part in name[len(ENV_PREFIX) :].split(ENV_DELIMITER))
+        if not all(path):
+            raise SettingsError(f"environment {name}: empty part in the setting's name")
+        _set_nested(values, path, value, name)
+        names[path] = name
+    return values, names
+
+
+def _set_nested(target: dict[str, Any], path: tuple[str, ...], value: str, name: str) -> None:
+    """Put ``value`` at ``path`` in nested dicts; refuse a variable that collides with another."""
+    node = target
+    for part in path[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise SettingsError(f"environment {name}: {'.'.join(path)} conflicts with another variable")
+        node = child
+    if isinstance(node.get(path[-1]), dict):
+        raise SettingsError(f"environment {name}: {'.'.join(path)} conflicts with another variable")
+    node[path[-1]] = value
+
+
+def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``over`` laid on top, section by section."""
+    merged = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _explain(exc: ValidationError, yaml_path: Path | None, env_names: Mapping[tuple[str, ...], str]) -> str:
+    """One line per validation problem: the setting, where its value came from, and what is wrong."""
+    lines = []
+    for error in exc.errors():
+        loc = tuple(str(part) for part in error["loc"])
+        source = _source(loc, yaml_path, env_names)
+        got = f" (got {error['input']!r})" if error["type"] != "extra_forbidden" else ""
+        what = "unknown setting" if error["type"] == "extra_forbidden" else error["msg"]
+        lines.append(f"settings: {'.'.join(loc)}{source}: {what}{got}")
+    return "\n".join(lines)
+
+
+def _source(loc: tuple[str, ...], yaml_path: Path | None, env_names: Mapping[tuple[str, ...], str]) -> str:
+    """`` (from env X)`` or `` (from FILE)`` for the value at ``loc``, or ``""`` for a default."""
+    for depth in range(len(loc), 0, -1):
+        if loc[:depth] in env_names:
+            return f" (from env {env_names[loc[:depth]]})"
+    return f" (from {yaml_path})" if yaml_path is not None else ""
