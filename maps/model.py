@@ -97,7 +97,8 @@ class Edge:
 
 @dataclass(frozen=True, slots=True)
 class FloorFrame:
-    """Transform from the site ENU frame to a floor map frame: ``p_floor = R(yaw) · (p_enu - (x, y))``."""
+    """Where a floor's own map frame sits in the site ENU frame: its origin at ``(x, y)``, its x axis
+    turned ``yaw`` radians counter-clockwise from east. ``p_floor = R(-yaw) · (p_enu - (x, y))``."""
 
     x: float = 0.0
     y: float = 0.0
@@ -255,13 +256,12 @@ DEFAULT_PROFILES: dict[str, Profile] = {
 DEFAULT_PLACE_PROFILE: dict[PlaceKind, str] = {
     PlaceKind.STATION: "cart",
     PlaceKind.STOP: "cart",
-    PlaceKind.PARKING: "cart",
     PlaceKind.HANDOFF: "indoor",
     PlaceKind.OFFICE: "indoor",
     PlaceKind.ROOM: "indoor",
 }
-"""Which profile must reach a place of each kind (map checks); chargers follow their node: indoor
-chargers ``indoor``, outdoor chargers ``cart``. Kinds not listed are not checked."""
+"""Which profile must reach a place of each kind (map checks). Chargers and parking follow their node:
+``indoor`` indoors, ``cart`` outdoors. Kinds not listed are not checked."""
 
 
 @dataclass(slots=True)
@@ -308,7 +308,7 @@ class Site:
         """The profile that must be able to reach ``place`` (None: not checked)."""
         if place.profile:
             return place.profile
-        if place.kind == PlaceKind.CHARGER:
+        if place.kind in (PlaceKind.CHARGER, PlaceKind.PARKING):
             return "cart" if self.nodes[place.node].outdoor else "indoor"
         return DEFAULT_PLACE_PROFILE.get(place.kind)
 
