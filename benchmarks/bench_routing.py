@@ -12,11 +12,12 @@ import random
 import statistics
 import time
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
 from maps.io import load_map
-from maps.routing import Router
+from maps.routing import Route, Router
 
 DEFAULT_FILE = Path(__file__).resolve().parents[1] / "maps" / "campuses" / "neijiang.yaml"
 
@@ -58,15 +59,25 @@ def main() -> None:
     mat_times, m = timed(lambda: router.matrix(ends), args.repeat)
     far = np.where(np.isfinite(m), m, -1.0)  # type: ignore[call-overload]
     i, j = np.unravel_index(np.argmax(far), far.shape)
-    route_times, route = timed(lambda: router.route(ends[i], ends[j]), args.repeat)
+    route_times, out = timed(lambda: router.route(ends[i], ends[j]), args.repeat)
+    route = cast(Route, out)
     finite = np.isfinite(m).mean() * 100  # type: ignore[call-overload]
-    print(f"map            {args.file.name}: {len(site.nodes)} nodes, {len(site.edges)} edges (load {load_s:.3f} s)")
-    print(f"profile        {args.profile}: graph {router.graph.number_of_nodes()} nodes, "
-          f"{router.graph.number_of_edges()} arcs; build best {min(build) * 1e3:.1f} ms")
-    print(f"matrix         {len(ends)}x{len(ends)}: best {min(mat_times) * 1e3:.1f} ms, "
-          f"median {statistics.median(mat_times) * 1e3:.1f} ms; {finite:.1f}% pairs reachable")
-    print(f"longest route  {route.length_m:.0f} m, {route.time_s:.0f} s: best {min(route_times) * 1e3:.2f} ms, "  # type: ignore[attr-defined]
-          f"median {statistics.median(route_times) * 1e3:.2f} ms")
+    print(
+        f"map            {args.file.name}: {len(site.nodes)} nodes, {len(site.edges)} edges "
+        f"(load {load_s:.3f} s)"
+    )
+    print(
+        f"profile        {args.profile}: graph {router.graph.number_of_nodes()} nodes, "
+        f"{router.graph.number_of_edges()} arcs; build best {min(build) * 1e3:.1f} ms"
+    )
+    print(
+        f"matrix         {len(ends)}x{len(ends)}: best {min(mat_times) * 1e3:.1f} ms, "
+        f"median {statistics.median(mat_times) * 1e3:.1f} ms; {finite:.1f}% pairs reachable"
+    )
+    print(
+        f"longest route  {route.length_m:.0f} m, {route.time_s:.0f} s: best {min(route_times) * 1e3:.2f} ms, "
+        f"median {statistics.median(route_times) * 1e3:.2f} ms"
+    )
 
 
 if __name__ == "__main__":
