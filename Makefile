@@ -13,7 +13,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PYTEST_WORKERS ?= 2
 PYTEST_ARGS ?= tests/
-SYSTEM_PACKAGES := mosquitto postgresql chromium socat
+SYSTEM_PACKAGES := mosquitto postgresql chromium socat fonts-wqy-microhei
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: help run test system-deps lint typecheck pytest clean

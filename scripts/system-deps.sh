@@ -5,7 +5,7 @@
 # Usage: scripts/system-deps.sh [PACKAGE...]   (default: the test suite's packages)
 set -euo pipefail
 
-DEFAULT_PACKAGES=(mosquitto postgresql chromium socat)
+DEFAULT_PACKAGES=(mosquitto postgresql chromium socat fonts-wqy-microhei)
 packages=("$@")
 if [ "${#packages[@]}" -eq 0 ]; then
     packages=("${DEFAULT_PACKAGES[@]}")

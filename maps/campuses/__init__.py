@@ -1,0 +1,1 @@
+"""Sample campuses, built in code and saved in robopost map format."""

@@ -1,0 +1,147 @@
+"""The map page in a real headless Chromium: it fetches /v1/map, draws it and switches floors."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import pytest
+import uvicorn
+from PIL import Image
+from playwright.sync_api import Page, sync_playwright
+
+from orchestrator.app import create_app
+from orchestrator.settings import CampusSettings, HttpSettings, Settings
+
+REPO = Path(__file__).resolve().parents[2]
+SAMPLE_CAMPUS = REPO / "maps" / "campuses" / "neijiang.yaml"
+CHROMIUM = "/usr/bin/chromium"
+# keep the browser off the network: only loopback resolves
+CHROMIUM_ARGS = ["--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"]
+SHOWCASE_PNG = Path("/tmp/robopost_map_page.png")
+
+pytestmark = pytest.mark.integration
+
+
+@contextmanager
+def _serving(map_file: Path) -> Iterator[str]:
+    """The app serving ``map_file`` on a free loopback port (uvicorn in a thread); yields the base URL.
+
+    The socket is bound and listening before the server starts, so the first request simply waits in
+    the backlog until uvicorn accepts it: no polling for readiness.
+    """
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(64)
+    port = sock.getsockname()[1]
+    settings = Settings(campus=CampusSettings(map=map_file), http=HttpSettings(port=port))
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+        sock.close()
+
+
+@pytest.fixture
+def server_url() -> Iterator[str]:
+    """The app serving the sample campus."""
+    with _serving(SAMPLE_CAMPUS) as url:
+        yield url
+
+
+@pytest.fixture
+def page() -> Iterator[Page]:
+    """A fresh page in headless Debian Chromium (1400 × 900), failing the test on any page error."""
+    errors: list[str] = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            yield page
+        finally:
+            browser.close()
+    assert errors == [], f"errors in the page: {errors}"
+
+
+def _wait_drawn(page: Page, floor: str) -> None:
+    page.wait_for_selector(f'svg#map[data-ready="1"][data-floor="{floor}"]', timeout=30_000)
+
+
+def _drawn_share(png: Path) -> float:
+    """Share of pixels that differ from the page's plain background colours."""
+    img = np.asarray(Image.open(png).convert("RGB"), dtype=np.int16)
+    background = np.array([251, 251, 248])
+    return float((np.abs(img - background).sum(axis=2) > 40).mean())
+
+
+def test_page_draws_the_outdoor_network_with_bilingual_labels(
+    server_url: str, page: Page, tmp_path: Path
+) -> None:
+    """Opening / draws the outdoor network: roads as SVG lines, stops labelled in Chinese and English."""
+    page.goto(f"{server_url}/")
+    _wait_drawn(page, "outdoor")
+    assert page.locator("svg#map polyline.edge").count() > 50
+    assert page.locator("svg#map polyline.edge.narrow").count() >= 1  # footpaths carts cannot use
+    assert page.locator("svg#map .arrow").count() >= 3  # one-way roads
+    labels = page.locator("svg#map text.place-label").all_text_contents()
+    assert any("邮政驿站" in t and "post_station" in t for t in labels)
+    assert any("师生活动中心" in t for t in labels)
+    assert page.locator('#floors button[data-floor="outdoor"][aria-pressed="true"]').count() == 1
+    shot = tmp_path / "outdoor.png"
+    page.screenshot(path=str(shot))
+    shutil.copyfile(shot, SHOWCASE_PNG.with_name("robopost_map_page_outdoor.png"))
+    assert _drawn_share(shot) > 0.02
+
+
+def test_floor_switcher_draws_one_floor_with_lifts_and_offices(
+    server_url: str, page: Page, tmp_path: Path
+) -> None:
+    """Clicking ADM 3F redraws the SVG with that floor: corridors, both lifts, IoT doors, office labels."""
+    page.goto(f"{server_url}/")
+    _wait_drawn(page, "outdoor")
+    page.click('#floors button[data-floor="ADM-3F"]')
+    _wait_drawn(page, "ADM-3F")
+    assert page.locator("svg#map polyline.edge.indoor").count() > 10
+    assert page.locator("svg#map polyline.edge.road").count() == 0
+    assert page.locator("svg#map g.lift").count() == 2
+    assert page.locator("svg#map rect.door").count() >= 6
+    labels = page.locator("svg#map text.place-label").all_text_contents()
+    assert any("行政楼301办公室" in t and "adm_301" in t for t in labels)
+    assert page.locator('#floors button[data-floor="ADM-3F"][aria-pressed="true"]').count() == 1
+    shot = tmp_path / "adm-3f.png"
+    page.screenshot(path=str(shot))
+    shutil.copyfile(shot, SHOWCASE_PNG)
+    with Image.open(shot) as img:
+        assert img.size == (1400, 900)
+    assert _drawn_share(shot) > 0.02
+
+
+def test_floor_in_the_address_opens_that_floor(server_url: str, page: Page) -> None:
+    """A link to /#floor=TEA-1F opens the teaching building's ground floor with its entrance gate."""
+    page.goto(f"{server_url}/#floor=TEA-1F")
+    _wait_drawn(page, "TEA-1F")
+    assert page.locator('svg#map rect.gate[data-gate="TEA-gate"]').count() == 1
+    assert page.locator('svg#map circle.place[data-place="tea_handoff"]').count() == 1
+
+
+def test_building_without_outdoor_network_opens_on_its_first_floor(shared_data: Path, page: Page) -> None:
+    """The Open-RMF hotel (no outdoor nodes) opens on L1, offers no outdoor button, and L3 shows its lifts."""
+    with _serving(shared_data / "maps" / "rmf" / "hotel.building.yaml") as url:
+        page.goto(f"{url}/")
+        _wait_drawn(page, "L1")
+        assert page.locator('#floors button[data-floor="outdoor"]').count() == 0
+        assert page.locator("#floors button").count() == 3
+        page.click('#floors button[data-floor="L3"]')
+        _wait_drawn(page, "L3")
+        assert page.locator("svg#map g.lift").count() == 2
+        assert "L3_room1" in " ".join(page.locator("svg#map text.place-label").all_text_contents())
