@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from maps.io import load_site
 from maps.model import Door, Edge, GeoOrigin, Node, Site, edge_length
 from maps.routing import Router
 
@@ -74,3 +77,38 @@ def test_travel_time_matrix_obeys_triangle_inequality(site: Site) -> None:
     via = m[:, :, None] + m[None, :, :]  # via[a, b, c] = t(a,b) + t(b,c)
     direct = m[:, None, :]
     assert np.all((direct <= via * (1 + 1e-12) + 1e-9) | ~np.isfinite(via))
+
+
+SAMPLE_CAMPUS = Path(__file__).resolve().parents[2] / "maps" / "campuses" / "neijiang.yaml"
+
+
+@pytest.fixture(scope="module")
+def campus_robot() -> Router:
+    """The indoor/outdoor robot's router on the sample campus (every floor, lift, door and gate)."""
+    return Router(load_site(SAMPLE_CAMPUS), "robot")
+
+
+def test_sample_campus_matrix_obeys_triangle_inequality(campus_robot: Router) -> None:
+    """On 120 places of the sample campus, across floors and lifts: t(a, c) <= t(a, b) + t(b, c)."""
+    names = sorted(campus_robot.site.places)[:120]
+    m = campus_robot.matrix(names)
+    assert np.all(np.isfinite(m))
+    via = m[:, :, None] + m[None, :, :]
+    assert np.all(m[:, None, :] <= via + 1e-9)
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=st.data())
+def test_sample_campus_routes_cost_the_sum_of_their_steps(campus_robot: Router, data: st.DataObject) -> None:
+    """A route between two random places costs the sum of its steps (edges and lift rides), equals the
+    matrix entry, and takes at least the straight line at top speed."""
+    names = sorted(campus_robot.site.places)
+    a, b = data.draw(st.sampled_from(names)), data.draw(st.sampled_from(names))
+    route = campus_robot.route(a, b)
+    assert route.time_s == math.fsum(s.time_s for s in route.steps)
+    assert route.time_s == pytest.approx(campus_robot.matrix([a], [b])[0, 0], rel=1e-9, abs=1e-9)
+    for step in route.steps:
+        if step.kind == "edge":
+            assert step.time_s == campus_robot.edge_time(campus_robot.site.edges[step.ref])
+    na, nb = (campus_robot.site.nodes[campus_robot.resolve(x)] for x in (a, b))
+    assert route.time_s >= math.dist((na.x, na.y), (nb.x, nb.y)) / campus_robot.profile.max_speed
