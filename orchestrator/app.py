@@ -4,7 +4,11 @@ object; ``run(settings)`` serves it with uvicorn.
 Nothing happens on import. Resources are opened by the app's lifespan and kept in ``app.state``:
 
     app.state.settings     the settings the app was built from
+    app.state.clock        the clock every part takes time from (``RealClock`` unless given)
+    app.state.engine       the store's engine (``settings.database.url``), migrated to the newest schema
+    app.state.sessions     its session factory
     app.state.site         the campus (``maps.io.load_map(settings.campus.map)``)
+    app.state.site_record  the campus as registered in the store
     app.state.map_geojson  encoded ``GET /v1/map`` bodies, per coordinate system, built on demand
 
 A campus map that cannot be loaded stops the start-up with its one-line ``MapError``.
@@ -15,57 +19,58 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from pathlib import Path
-from typing import Protocol
 
 import uvicorn
 from fastapi import FastAPI
+from sqlalchemy import Engine
 
+from interfaces.clock import Clock, RealClock
 from maps.io import load_map
+from maps.model import Site
 from orchestrator.api.console import console_files, console_router
 from orchestrator.api.map import map_router
+from orchestrator.settings import Settings
+from orchestrator.store import SiteRecord, SiteRepository, make_engine, session_factory, upgrade
 
 
-class _Campus(Protocol):
-    map: Path
+def register_site(engine: Engine, site: Site, clock: Clock) -> SiteRecord:
+    """Bring the store's schema up to date and record the campus the app serves."""
+    upgrade(engine)
+    with session_factory(engine).begin() as session:
+        return SiteRepository(session, clock).register(
+            site.name, site.origin, label=site.label or "", map_source=site.source or ""
+        )
 
 
-class _Http(Protocol):
-    host: str
-    port: int
-
-
-class AppSettings(Protocol):
-    """What the app needs of ``orchestrator.settings.Settings``."""
-
-    @property
-    def campus(self) -> _Campus: ...
-
-    @property
-    def http(self) -> _Http: ...
-
-
-def _lifespan(settings: AppSettings) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+def _lifespan(settings: Settings, clock: Clock) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.settings = settings
+        app.state.clock = clock
         app.state.site = await asyncio.to_thread(load_map, settings.campus.map)
-        app.state.map_geojson = {}
-        yield
+        engine = make_engine(settings.database.url)
+        try:
+            app.state.site_record = await asyncio.to_thread(register_site, engine, app.state.site, clock)
+            app.state.engine = engine
+            app.state.sessions = session_factory(engine)
+            app.state.map_geojson = {}
+            yield
+        finally:
+            engine.dispose()
 
     return lifespan
 
 
-def create_app(settings: AppSettings) -> FastAPI:
+def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     """The orchestrator's HTTP app: health, map API and the console page."""
-    app = FastAPI(title="robopost orchestrator", lifespan=_lifespan(settings))
+    app = FastAPI(title="robopost orchestrator", lifespan=_lifespan(settings, clock or RealClock()))
     app.include_router(map_router())
     app.include_router(console_router())
     app.mount("/console", console_files(), name="console")
     return app
 
 
-def run(settings: AppSettings) -> None:
+def run(settings: Settings) -> None:
     """Serve the app on ``settings.http.host:port`` until interrupted."""
-    log_level = str(getattr(settings, "log_level", "info")).lower()
+    log_level = settings.log_level.lower()
     uvicorn.run(create_app(settings), host=settings.http.host, port=settings.http.port, log_level=log_level)

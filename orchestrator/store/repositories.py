@@ -51,6 +51,17 @@ class SiteRepository:
             self._session.add(row)
         return _site_record(row)
 
+    def register(self, name: str, origin: GeoOrigin, *, label: str = "", map_source: str = "") -> SiteRecord:
+        """The site called ``name`` with this origin, label and map: added if new, else brought up to date.
+
+        The orchestrator calls it at start-up for the campus it serves, so the store always knows it.
+        """
+        try:
+            current = self.get_by_name(name)
+        except NotFoundError:
+            return self.add(name, origin, label=label, map_source=map_source)
+        return self.update(current.id, label=label, origin=origin, map_source=map_source)
+
     def get(self, site_id: int) -> SiteRecord:
         """The site with this id; ``NotFoundError`` if there is none."""
         return _site_record(self._row(site_id))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -12,10 +11,12 @@ import pymap3d
 import pytest
 from fastapi import FastAPI
 
+from interfaces.clock import VirtualClock
 from maps.errors import MapError
 from maps.io import load_site
 from orchestrator.app import create_app
-from orchestrator.settings import CampusSettings, Settings
+from orchestrator.settings import CampusSettings, DatabaseSettings, Settings
+from orchestrator.store import SiteRepository, make_engine, session_factory
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE_CAMPUS = REPO / "maps" / "campuses" / "neijiang.yaml"
@@ -33,10 +34,18 @@ def _get(app: FastAPI, *paths: str) -> list[httpx.Response]:
     return asyncio.run(run())
 
 
+def _settings(folder: Path, campus: Path) -> Settings:
+    """Settings serving ``campus`` with a SQLite store in ``folder``."""
+    return Settings(
+        campus=CampusSettings(map=campus),
+        database=DatabaseSettings(url=f"sqlite:///{folder / 'robopost.db'}"),
+    )
+
+
 @pytest.fixture(scope="module")
-def app() -> FastAPI:
+def app(tmp_path_factory: pytest.TempPathFactory) -> FastAPI:
     """The app serving the sample campus."""
-    return create_app(Settings(campus=CampusSettings(map=SAMPLE_CAMPUS)))
+    return create_app(_settings(tmp_path_factory.mktemp("app"), SAMPLE_CAMPUS))
 
 
 @pytest.fixture(scope="module")
@@ -178,19 +187,25 @@ def test_root_serves_the_map_page_and_its_script(app: FastAPI) -> None:
 
 def test_app_loads_the_map_only_when_started(tmp_path: Path) -> None:
     """create_app reads nothing; starting it with a missing map fails with the one-line map error."""
-    settings = SimpleNamespace(
-        campus=SimpleNamespace(map=tmp_path / "missing.yaml"),
-        http=SimpleNamespace(host="127.0.0.1", port=8080),
-    )
-    app = create_app(settings)
+    app = create_app(_settings(tmp_path, tmp_path / "missing.yaml"))
     with pytest.raises(MapError, match=r"missing\.yaml: cannot read"):
         _get(app, "/healthz")
+    assert not (tmp_path / "robopost.db").exists()
 
 
-def test_app_accepts_any_settings_with_campus_and_http() -> None:
-    """A plain object with .campus.map and .http is enough to build and start the app."""
-    settings = SimpleNamespace(
-        campus=SimpleNamespace(map=SAMPLE_CAMPUS), http=SimpleNamespace(host="127.0.0.1", port=8080)
-    )
-    (resp,) = _get(create_app(settings), "/healthz")
-    assert resp.json()["site"] == "neijiang"
+def test_app_registers_its_campus_in_the_store_once(tmp_path: Path) -> None:
+    """Start-up migrates the store and records the campus; a restart finds the same site row."""
+    settings = _settings(tmp_path, SAMPLE_CAMPUS)
+    clock = VirtualClock(start=1_800_000_000.0)
+    _get(create_app(settings, clock), "/healthz")
+    clock.advance(3600)
+    _get(create_app(settings, clock), "/healthz")
+    engine = make_engine(settings.database.url)
+    try:
+        with session_factory(engine).begin() as session:
+            (site,) = SiteRepository(session, clock).list()
+    finally:
+        engine.dispose()
+    assert site.name == "neijiang" and site.label.startswith("内江")
+    assert site.created_at.timestamp() == 1_800_000_000.0
+    assert site.map_source == str(SAMPLE_CAMPUS)

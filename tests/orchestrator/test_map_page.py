@@ -16,7 +16,7 @@ from PIL import Image
 from playwright.sync_api import Page, sync_playwright
 
 from orchestrator.app import create_app
-from orchestrator.settings import CampusSettings, HttpSettings, Settings
+from orchestrator.settings import CampusSettings, DatabaseSettings, HttpSettings, Settings
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE_CAMPUS = REPO / "maps" / "campuses" / "neijiang.yaml"
@@ -29,8 +29,9 @@ pytestmark = pytest.mark.integration
 
 
 @contextmanager
-def _serving(map_file: Path) -> Iterator[str]:
-    """The app serving ``map_file`` on a free loopback port (uvicorn in a thread); yields the base URL.
+def _serving(map_file: Path, store: Path) -> Iterator[str]:
+    """The app serving ``map_file`` (store in folder ``store``) on a free loopback port (uvicorn in a
+    thread); yields the base URL.
 
     The socket is bound and listening before the server starts, so the first request simply waits in
     the backlog until uvicorn accepts it: no polling for readiness.
@@ -39,7 +40,11 @@ def _serving(map_file: Path) -> Iterator[str]:
     sock.bind(("127.0.0.1", 0))
     sock.listen(64)
     port = sock.getsockname()[1]
-    settings = Settings(campus=CampusSettings(map=map_file), http=HttpSettings(port=port))
+    settings = Settings(
+        campus=CampusSettings(map=map_file),
+        http=HttpSettings(port=port),
+        database=DatabaseSettings(url=f"sqlite:///{store / 'robopost.db'}"),
+    )
     server = uvicorn.Server(uvicorn.Config(create_app(settings), log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
@@ -52,9 +57,9 @@ def _serving(map_file: Path) -> Iterator[str]:
 
 
 @pytest.fixture
-def server_url() -> Iterator[str]:
+def server_url(tmp_path: Path) -> Iterator[str]:
     """The app serving the sample campus."""
-    with _serving(SAMPLE_CAMPUS) as url:
+    with _serving(SAMPLE_CAMPUS, tmp_path) as url:
         yield url
 
 
@@ -134,9 +139,11 @@ def test_floor_in_the_address_opens_that_floor(server_url: str, page: Page) -> N
     assert page.locator('svg#map circle.place[data-place="tea_handoff"]').count() == 1
 
 
-def test_building_without_outdoor_network_opens_on_its_first_floor(shared_data: Path, page: Page) -> None:
+def test_building_without_outdoor_network_opens_on_its_first_floor(
+    shared_data: Path, page: Page, tmp_path: Path
+) -> None:
     """The Open-RMF hotel (no outdoor nodes) opens on L1, offers no outdoor button, and L3 shows its lifts."""
-    with _serving(shared_data / "maps" / "rmf" / "hotel.building.yaml") as url:
+    with _serving(shared_data / "maps" / "rmf" / "hotel.building.yaml", tmp_path) as url:
         page.goto(f"{url}/")
         _wait_drawn(page, "L1")
         assert page.locator('#floors button[data-floor="outdoor"]').count() == 0

@@ -99,6 +99,17 @@ def test_renaming_a_site_to_a_taken_name_is_a_conflict(session: Session, clock: 
     assert sites.get(b.id).name == "b"
 
 
+def test_register_adds_a_new_site_then_updates_it_in_place(session: Session, clock: VirtualClock) -> None:
+    """register() adds an unknown site, and on a later start keeps its id while updating its fields."""
+    sites = SiteRepository(session, clock)
+    first = sites.register("neijiang", ORIGIN, label="old", map_source="a.yaml")
+    moved = GeoOrigin(29.6, 105.1, 360.0)
+    again = sites.register("neijiang", moved, label="new", map_source="b.yaml")
+    assert again.id == first.id and again.created_at == first.created_at
+    assert (again.origin, again.label, again.map_source) == (moved, "new", "b.yaml")
+    assert len(sites.list()) == 1
+
+
 def test_missing_sites_raise_not_found(session: Session, clock: VirtualClock) -> None:
     """get, get_by_name and update of a site that does not exist raise NotFoundError."""
     sites = SiteRepository(session, clock)
