@@ -37,12 +37,17 @@ setup(
         "uvicorn>=0.29",
         "matplotlib>=3.8",
         "scipy>=1.11",
+        "paho-mqtt>=2.1",
+        "pyserial>=3.5",
+        "pymodbus>=3.6",
+        "psutil>=5.9",
     ],
     extras_require={
         "postgres": ["psycopg[binary]>=3.1"],
         "test": [
             "pytest>=8",
             "pytest-xdist>=3.5",
+            "pytest-asyncio>=0.24",
             "hypothesis>=6.100",
             "httpx>=0.27",
             "ruff>=0.6",
@@ -51,6 +56,7 @@ setup(
             "types-PyYAML",
             "playwright>=1.45",
             "psycopg[binary]>=3.1",
+            "jsonschema>=4.20",
         ],
         "ros": [
             "ros-jazzy-rclpy",

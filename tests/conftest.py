@@ -10,10 +10,11 @@ import shutil
 import socket
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from brokers import MosquittoBroker
 from campus_fixtures import small_site  # noqa: F401  (fixture)
 
 REPO = Path(__file__).resolve().parents[1]
@@ -171,3 +172,31 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     url, schema = server.empty_schema_url()
     yield url
     server.drop_schema(schema)
+
+
+# --- MQTT: a real Mosquitto per test (tests/brokers.py) ------------------------------------------------
+
+
+@pytest.fixture
+def mqtt_broker() -> Iterator[MosquittoBroker]:
+    """A Mosquitto broker of this test on a free loopback port, anonymous clients allowed."""
+    broker = MosquittoBroker()
+    broker.start()
+    yield broker
+    broker.close()
+
+
+@pytest.fixture
+def make_broker() -> Iterator[Callable[..., MosquittoBroker]]:
+    """Start brokers with users and an ACL: ``make_broker(users={...}, acl="...")``; all closed at the end."""
+    brokers: list[MosquittoBroker] = []
+
+    def make(users: dict[str, str] | None = None, acl: str | None = None) -> MosquittoBroker:
+        broker = MosquittoBroker(users=users, acl=acl)
+        brokers.append(broker)
+        broker.start()
+        return broker
+
+    yield make
+    for broker in brokers:
+        broker.close()
