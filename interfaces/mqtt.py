@@ -188,7 +188,11 @@ class MqttClient:
             c.username_pw_set(self.config.username, self.config.password)
         if will is not None:
             c.will_set(will.topic, will.payload, qos=will.qos, retain=will.retain)
-        c.reconnect_delay_set(min_delay=self.config.reconnect_min_s, max_delay=self.config.reconnect_max_s)
+        # paho's stubs say int; its back-off arithmetic works in floats, and 0.1 s matters after a restart.
+        c.reconnect_delay_set(
+            min_delay=self.config.reconnect_min_s,  # type: ignore[arg-type]
+            max_delay=self.config.reconnect_max_s,  # type: ignore[arg-type]
+        )
         c.max_queued_messages_set(self.config.max_queued)
         c.on_connect = self._on_connect
         c.on_disconnect = self._on_disconnect
@@ -213,7 +217,7 @@ class MqttClient:
         self._hand_over(self._down, str(rc))
 
     def _on_message(self, _c: paho.Client, _u: Any, msg: paho.MQTTMessage) -> None:
-        self._hand_over(self._dispatch, Message(msg.topic, msg.payload, msg.qos, bool(msg.retain)))
+        self._hand_over(self._dispatch, Message(msg.topic, bytes(msg.payload), msg.qos, bool(msg.retain)))
 
     def _on_publish(self, _c: paho.Client, _u: Any, mid: int, _rc: ReasonCode, _p: Any) -> None:
         with self._lock:
