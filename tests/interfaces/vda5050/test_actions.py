@@ -1,0 +1,197 @@
+"""Our actions: typed parameters in and out of VDA 5050 actions, defaults, ids, factsheet declaration."""
+
+from __future__ import annotations
+
+import pytest
+from vda5050_samples import OfficialSchemas, headers, sample_factsheet, sample_order
+
+from interfaces.vda5050 import (
+    DEFAULT_BLOCKING,
+    PARAMS_OF,
+    Action,
+    ActionError,
+    ActionParameter,
+    ActionParams,
+    ActionType,
+    BlockingType,
+    CancelOrder,
+    Drop,
+    EnterLift,
+    ExitLift,
+    FactsheetRequest,
+    Handoff,
+    HandoffRole,
+    InitPosition,
+    InstantActions,
+    OpenCompartment,
+    OperatingMode,
+    Pick,
+    SetOperatingMode,
+    StartPause,
+    StateRequest,
+    StopPause,
+    TopicKind,
+    ValueDataType,
+    WaitForPickup,
+    action_parameters,
+    agv_actions,
+    duplicate_action_ids,
+    make_action,
+    read_action,
+    to_json,
+)
+
+EXAMPLES: list[ActionParams] = [
+    Pick(station_name="station-1", load_type="parcel", load_id="p-17"),
+    Drop(load_id="p-17", height=0.4),
+    StartPause(),
+    StopPause(),
+    CancelOrder(),
+    InitPosition(x=1.5, y=-2.0, theta=0.5, map_id="H2", last_node_id="h2a"),
+    StateRequest(),
+    FactsheetRequest(),
+    OpenCompartment(compartment=4),
+    WaitForPickup(compartment=4, timeout_s=300.0),
+    Handoff(role=HandoffRole.GIVER, peer_serial_number="indoor-07", compartments=[1, 2, 5]),
+    EnterLift(building="H", lift="LA", floor="H1", session_id="lift-session-9"),
+    ExitLift(building="H", lift="LA", floor="H3"),
+    SetOperatingMode(mode=OperatingMode.SERVICE),
+]
+
+
+def test_every_action_type_has_an_example_parameters_and_a_default() -> None:
+    """All fourteen action types have a parameter model, a default blocking type and an example here."""
+    assert (
+        {type(p).action_type for p in EXAMPLES} == set(ActionType) == set(PARAMS_OF) == set(DEFAULT_BLOCKING)
+    )
+
+
+@pytest.mark.parametrize("params", EXAMPLES, ids=lambda p: type(p).action_type.value)
+def test_parameters_round_trip_through_an_action(params: ActionParams) -> None:
+    """make_action then read_action gives the same typed parameters back."""
+    action = make_action(params)
+    assert action.action_type == params.action_type.value
+    assert read_action(Action.model_validate(to_json(action))) == params
+
+
+def test_actions_sent_instantly_validate_against_the_schema(schemas: OfficialSchemas) -> None:
+    """An instantActions message carrying every action type validates against the 2.1 schema."""
+    message = headers().make(InstantActions, actions=[make_action(p) for p in EXAMPLES])
+    schemas.check(TopicKind.INSTANT_ACTIONS, to_json(message))
+
+
+def test_parameters_use_camel_case_keys() -> None:
+    """Parameter keys are camelCase as in the table: timeoutS, sessionId, peerSerialNumber, mapId."""
+    assert action_parameters(make_action(WaitForPickup(compartment=2, timeout_s=60))) == {
+        "compartment": 2,
+        "timeoutS": 60.0,
+    }
+    assert action_parameters(make_action(EXAMPLES[10])) == {
+        "role": "giver",
+        "peerSerialNumber": "indoor-07",
+        "compartments": [1, 2, 5],
+    }
+    assert set(action_parameters(make_action(EXAMPLES[11]))) == {"building", "lift", "floor", "sessionId"}
+
+
+def test_actions_without_parameters_leave_the_list_out() -> None:
+    """cancelOrder has no parameters, so actionParameters is omitted."""
+    assert "actionParameters" not in to_json(make_action(CancelOrder()))
+
+
+def test_default_and_explicit_blocking_types() -> None:
+    """pick is HARD, openCompartment SOFT, cancelOrder NONE by default; an explicit one wins."""
+    assert make_action(Pick()).blocking_type is BlockingType.HARD
+    assert make_action(OpenCompartment(compartment=1)).blocking_type is BlockingType.SOFT
+    assert make_action(CancelOrder()).blocking_type is BlockingType.NONE
+    assert make_action(Pick(), blocking_type=BlockingType.SOFT).blocking_type is BlockingType.SOFT
+
+
+def test_action_ids_are_unique_unless_given() -> None:
+    """Generated ids differ across 1000 actions; a given id is used as is."""
+    assert len({make_action(StateRequest()).action_id for _ in range(1000)}) == 1000
+    assert make_action(StateRequest(), action_id="mine").action_id == "mine"
+
+
+def test_duplicate_action_ids_are_found() -> None:
+    """duplicate_action_ids lists the ids used twice across an order's nodes and edges."""
+    order = sample_order()
+    assert duplicate_action_ids(order.actions()) == []
+    twice = [*order.actions(), make_action(Pick(), action_id="a-open")]
+    assert duplicate_action_ids(twice) == ["a-open"]
+
+
+def _action(kind: str, **values: object) -> Action:
+    """A received action of type ``kind`` with raw parameter values."""
+    parameters = [ActionParameter.model_validate({"key": k, "value": v}) for k, v in values.items()]
+    return Action(
+        action_type=kind, action_id="r-1", blocking_type=BlockingType.HARD, action_parameters=parameters
+    )
+
+
+@pytest.mark.parametrize(
+    ("action", "reason"),
+    [
+        (_action("openCompartment"), r"parameter compartment: Field required"),
+        (
+            _action("openCompartment", compartment="3"),
+            r"parameter compartment: Input should be a valid integer",
+        ),
+        (
+            _action("openCompartment", compartment=True),
+            r"parameter compartment: Input should be a valid integer",
+        ),
+        (_action("openCompartment", compartment=-1), r"parameter compartment: Input should be greater"),
+        (_action("waitForPickup", compartment=1, timeoutS=0), r"parameter timeoutS: Input should be greater"),
+        (_action("handoff", role="thief", peerSerialNumber="x", compartments=[1]), r"parameter role: Input"),
+        (_action("handoff", role="taker", peerSerialNumber="x", compartments=[]), r"parameter compartments"),
+        (_action("setOperatingMode", mode="TURBO"), r"parameter mode: Input should be 'AUTOMATIC'"),
+        (_action("enterLift", building="H", lift="LA", floor=2, sessionId="s"), r"parameter floor"),
+        (_action("teleport", x=1), r"unknown actionType 'teleport'"),
+    ],
+)
+def test_bad_received_parameters_are_refused(action: Action, reason: str) -> None:
+    """Missing, mistyped, out-of-range parameters and unknown types raise ActionError with one line."""
+    with pytest.raises(ActionError, match=reason) as exc:
+        read_action(action)
+    assert "\n" not in str(exc.value)
+    assert str(exc.value).startswith("action r-1")
+
+
+def test_duplicate_parameter_keys_are_refused() -> None:
+    """A parameter key given twice is ambiguous and refused."""
+    action = _action("openCompartment", compartment=1)
+    doubled = action.model_copy(
+        update={
+            "action_parameters": [
+                *(action.action_parameters or []),
+                ActionParameter(key="compartment", value=2),
+            ]
+        }
+    )
+    with pytest.raises(ActionError, match="'compartment' given twice"):
+        action_parameters(doubled)
+
+
+def test_extra_parameter_keys_are_ignored() -> None:
+    """A vendor's extra parameter does not stop us reading the ones we know."""
+    assert read_action(_action("openCompartment", compartment=2, ledColour="green")) == OpenCompartment(
+        compartment=2
+    )
+
+
+def test_factsheet_declares_our_actions(schemas: OfficialSchemas) -> None:
+    """agv_actions() declares all types with scopes and typed parameters; the factsheet validates."""
+    declared = {a.action_type: a for a in agv_actions()}
+    assert set(declared) == {t.value for t in ActionType}
+    handoff = declared["handoff"]
+    assert [(p.key, p.value_data_type, p.is_optional) for p in handoff.action_parameters or []] == [
+        ("role", ValueDataType.STRING, False),
+        ("peerSerialNumber", ValueDataType.STRING, False),
+        ("compartments", ValueDataType.ARRAY, False),
+    ]
+    wait = {p.key: p.value_data_type for p in declared["waitForPickup"].action_parameters or []}
+    assert wait == {"compartment": ValueDataType.INTEGER, "timeoutS": ValueDataType.NUMBER}
+    assert declared["cancelOrder"].action_parameters is None
+    assert [s.value for s in declared["openCompartment"].action_scopes] == ["INSTANT", "NODE"]
+    schemas.check(TopicKind.FACTSHEET, to_json(sample_factsheet()))
