@@ -22,6 +22,7 @@ import contextlib
 import itertools
 import json
 import logging
+import socket
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -170,8 +171,7 @@ class MqttClient:
         self._listeners: list[ConnectListener] = []
         self._first: asyncio.Future[None] = self._loop.create_future()
         self._lock = threading.RLock()
-        self._acks: dict[int, asyncio.Future[None]] = {}
-        self._early_acks: set[int] = set()
+        self._acks: dict[int, asyncio.Future[None]] = {}  # touched on the loop only
         self._closing = False
         self._paho = self._make_paho(will)
 
@@ -198,6 +198,7 @@ class MqttClient:
         c.on_disconnect = self._on_disconnect
         c.on_message = self._on_message
         c.on_publish = self._on_publish
+        c.on_socket_open = _no_delay
         return c
 
     def _hand_over(self, fn: Callable[..., Any], *args: Any) -> None:
@@ -220,12 +221,9 @@ class MqttClient:
         self._hand_over(self._dispatch, Message(msg.topic, bytes(msg.payload), msg.qos, bool(msg.retain)))
 
     def _on_publish(self, _c: paho.Client, _u: Any, mid: int, _rc: ReasonCode, _p: Any) -> None:
-        with self._lock:
-            fut = self._acks.pop(mid, None)
-            if fut is None:
-                self._early_acks.add(mid)
-        if fut is not None:
-            self._hand_over(_resolve, fut)
+        # paho calls this holding its message mutex, which ``publish`` needs too: take no lock here
+        # (taking ours deadlocked against a publish in progress); the loop resolves the waiter.
+        self._hand_over(self._acked, mid)
 
     # ---- loop side -------------------------------------------------------------------------------
 
@@ -249,6 +247,13 @@ class MqttClient:
         self.connected.clear()
         if not self._closing:
             self.log.warning("mqtt %s link lost (%s); reconnecting", self._where(), reason)
+
+    def _acked(self, mid: int) -> None:
+        """The broker acknowledged ``mid``. Runs on the loop, so never before ``publish`` registered
+        its waiter (no await lies between paho's publish and the registration)."""
+        fut = self._acks.pop(mid, None)
+        if fut is not None:
+            _resolve(fut)
 
     def _dispatch(self, message: Message) -> None:
         for sub in self._subs:
@@ -310,20 +315,23 @@ class MqttClient:
     ) -> None:
         """Publish. QoS ≥ 1 is queued while the link is down; ``wait`` waits for the broker's ack."""
         data = encode(payload)
-        with self._lock:
-            info = self._paho.publish(topic, data, qos=qos, retain=retain)
-            if info.rc == paho.MQTT_ERR_NO_CONN and qos == 0:
-                raise NotConnectedError(f"{self._where()}: not connected, {topic} not sent")
-            if info.rc not in (paho.MQTT_ERR_SUCCESS, paho.MQTT_ERR_NO_CONN):
-                raise MqttError(f"{self._where()}: publish to {topic} failed: {paho.error_string(info.rc)}")
-            if not wait:
-                return
-            if info.mid in self._early_acks:
-                self._early_acks.discard(info.mid)
-                return
-            fut: asyncio.Future[None] = self._loop.create_future()
-            self._acks[info.mid] = fut
+        info = self._paho.publish(topic, data, qos=qos, retain=retain)
+        if info.rc == paho.MQTT_ERR_NO_CONN and qos == 0:
+            raise NotConnectedError(f"{self._where()}: not connected, {topic} not sent")
+        if info.rc not in (paho.MQTT_ERR_SUCCESS, paho.MQTT_ERR_NO_CONN):
+            raise MqttError(f"{self._where()}: publish to {topic} failed: {paho.error_string(info.rc)}")
+        if not wait:
+            return
+        fut: asyncio.Future[None] = self._loop.create_future()
+        self._acks[info.mid] = fut
         await fut
+
+
+def _no_delay(_c: paho.Client, _u: Any, sock: Any) -> None:
+    """Send small messages at once: without TCP_NODELAY a request/ack pair waits ~40-90 ms on Nagle's
+    algorithm meeting the peer's delayed ACK."""
+    with contextlib.suppress(OSError, AttributeError):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 def _resolve(fut: asyncio.Future[None]) -> None:

@@ -44,6 +44,7 @@ class MosquittoBroker:
 
     def _write_config(self) -> None:
         lines = [f"listener {self.port} 127.0.0.1", "persistence false", f"log_dest file {self.dir / 'log'}"]
+        lines.append("set_tcp_nodelay true")  # no Nagle delay on small request/ack messages
         lines.append("log_type error\nlog_type warning\nlog_type notice\nlog_type information")
         if self.users is None:
             lines.append("allow_anonymous true")

@@ -10,12 +10,28 @@ for timing decisions the session logic makes; they only wait on their I/O.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol
 
+from interfaces.clock import Clock
 from interfaces.lift import DoorState, LiftMode, MotionState
+
+
+class LiftFault(StrEnum):
+    """Fault names every driver uses in ``LiftStatus.faults``, before any vendor code of its own.
+
+    So the session logic can react to a blocked door or a silent controller whatever the equipment;
+    vendor codes (e.g. ``E12``) follow for the logs.
+    """
+
+    DOOR_BLOCKED = "DOOR_BLOCKED"  # the doors cannot close (obstruction, light curtain)
+    OUT_OF_SERVICE = "OUT_OF_SERVICE"  # key switch, inspection, independent service
+    LIFT_FAULT = "LIFT_FAULT"  # the controller reports a fault it does not name
+    NO_REPLY = "NO_REPLY"  # the controller stopped answering or reporting
+    LINK_DOWN = "LINK_DOWN"  # our link to it is gone (port vanished, box went offline)
 
 
 class DriverResult(StrEnum):
@@ -61,3 +77,79 @@ class LiftDriver(Protocol):
 
     def statuses(self) -> AsyncIterator[LiftStatus]:
         """Every status report from now on, in order."""
+
+
+class StatusFanout:
+    """Hands every published ``LiftStatus`` to each open ``statuses()`` stream (for driver authors).
+
+    ``publish`` never blocks: a stream that falls ``maxsize`` reports behind loses its oldest ones.
+    """
+
+    def __init__(self, maxsize: int = 1000) -> None:
+        self.latest: LiftStatus | None = None
+        self._maxsize = maxsize
+        self._queues: set[asyncio.Queue[LiftStatus]] = set()
+
+    def publish(self, status: LiftStatus) -> None:
+        """Record ``status`` as the latest and queue it for every stream."""
+        self.latest = status
+        for queue in self._queues:
+            if queue.full():
+                queue.get_nowait()
+            queue.put_nowait(status)
+
+    def stream(self) -> StatusStream:
+        """A stream of the reports published from now on."""
+        queue: asyncio.Queue[LiftStatus] = asyncio.Queue(self._maxsize)
+        self._queues.add(queue)
+        return StatusStream(queue, self._queues.discard)
+
+
+class StatusStream:
+    """Reports in order; ``async for`` over it, or ``await get()``; ``close()`` to stop receiving."""
+
+    def __init__(
+        self, queue: asyncio.Queue[LiftStatus], on_close: Callable[[asyncio.Queue[LiftStatus]], None]
+    ):
+        self._queue = queue
+        self._on_close = on_close
+
+    def __aiter__(self) -> StatusStream:
+        return self
+
+    async def __anext__(self) -> LiftStatus:
+        return await self._queue.get()
+
+    async def get(self) -> LiftStatus:
+        """The next report (waits for it)."""
+        return await self._queue.get()
+
+    async def until(self, predicate: Callable[[LiftStatus], bool]) -> LiftStatus:
+        """The first coming report for which ``predicate`` holds (earlier ones are consumed)."""
+        while not predicate(status := await self._queue.get()):
+            pass
+        return status
+
+    def close(self) -> None:
+        """Stop receiving reports."""
+        self._on_close(self._queue)
+
+
+async def within(clock: Clock, timeout: float, awaitable: Awaitable[Any]) -> bool:
+    """Await ``awaitable`` for at most ``timeout`` seconds of ``clock``; True when it finished in time.
+
+    On time-out it is cancelled; when it raised, the exception propagates. Drivers time their I/O with
+    this, so one clock rules all their waits.
+    """
+    work = asyncio.ensure_future(awaitable)
+    sleeper = asyncio.ensure_future(clock.sleep(timeout))
+    try:
+        await asyncio.wait({work, sleeper}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        sleeper.cancel()
+        if not work.done():
+            work.cancel()
+    if not work.done() or work.cancelled():
+        return False
+    work.result()  # re-raise what it raised
+    return True

@@ -102,7 +102,8 @@ async def test_qos0_while_down_raises_and_qos1_is_queued(mqtt_broker: MosquittoB
     await asyncio.wait_for(_cleared(pub), 10)
     with pytest.raises(NotConnectedError):
         await pub.publish("q/zero", "x", qos=0)
-    sending = asyncio.create_task(pub.publish("q/one", "kept", qos=1, wait=True))
+    # Retained, so the subscriber gets it whether it resubscribes before or after the publisher resends.
+    sending = asyncio.create_task(pub.publish("q/one", "kept", qos=1, retain=True, wait=True))
     mqtt_broker.start()
     await asyncio.wait_for(sending, 15)
     msg = await asyncio.wait_for(stream.get(), 10)

@@ -1,0 +1,263 @@
+"""A simulated Modbus RTU relay board on a real pseudo-terminal pair, wired to a simulated lift car.
+
+``RelayBoardSim`` is the board of ``elevator_bridge.drivers.modbus_relay``: a pymodbus RTU slave on
+one end of a pty pair made by ``socat`` (a virtual RS-485 cable); the driver opens the other end,
+``port``. Its coils press the car's buttons (rising edge of a floor coil: cabin call; door-open held
+on: doors held open, dropped: released; door-close rising: close now) and its discrete inputs show the
+car's state at the moment they are read (door-zone sensors or binary floor code, door limits, moving
+up/down, fire service, fault, door obstructed, out of service). The car itself runs on its own clock
+(``LiftCar.run``); the board answers in real time.
+
+Faults for tests and demos:
+
+- ``car.set_controller_silent(True)``: the board still reads requests but sends no replies;
+- ``unplug()`` / ``replug()``: the cable is pulled (both pty ends vanish, the driver's port hangs up)
+  and put back (a new pty pair at the same paths, a new server: pymodbus does not reopen a port);
+  the relays keep their state, as on a real board whose cable was pulled;
+- ``reset()``: the board reboots: every relay drops, the server restarts;
+- ``inject(data)``: raw bytes onto the line towards the driver (garbage, frames with a bad CRC).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import shutil
+from pathlib import Path
+
+from pymodbus.framer import FramerType
+from pymodbus.server import ModbusSerialServer
+from pymodbus.simulator import DataType, SimData, SimDevice
+from pymodbus.simulator.simutils import SimUtils
+
+from elevator_bridge.drivers.modbus_relay import RelayBoardLayout
+from sim.lift import CarDoor, CarFault, CarMode, CarSnapshot, Direction, LiftCar
+
+_BLOCK_BITS = 32  # coils and inputs per block on the simulated board (two 16-bit words each)
+
+
+class PtyPairError(RuntimeError):
+    """socat could not make the pty pair."""
+
+
+class PtyPair:
+    """Two linked pseudo-terminals made by socat, reachable through two symlinks (raw, no echo)."""
+
+    def __init__(self, a: Path, b: Path, *, logger: logging.Logger | None = None) -> None:
+        self.a, self.b = a, b
+        self._log = logger or logging.getLogger("robopost.sim.pty")
+        self._proc: asyncio.subprocess.Process | None = None
+        self._drain: asyncio.Task[None] | None = None
+
+    @property
+    def is_open(self) -> bool:
+        """Whether socat runs (both ends exist)."""
+        return self._proc is not None
+
+    async def open(self, timeout: float = 5.0) -> None:
+        """Start socat and return once both ends exist; ``PtyPairError`` when it fails."""
+        socat = shutil.which("socat")
+        if socat is None:
+            raise PtyPairError("socat is not installed (Debian package socat)")
+        for link in (self.a, self.b):
+            with contextlib.suppress(FileNotFoundError):
+                link.unlink()  # a link left behind by a killed socat
+        args = [f"pty,raw,echo=0,link={self.a}", f"pty,raw,echo=0,link={self.b}"]
+        proc = await asyncio.create_subprocess_exec(socat, "-d", "-d", *args, stderr=asyncio.subprocess.PIPE)
+        self._proc = proc
+        try:
+            await asyncio.wait_for(self._until_ready(proc), timeout)
+        except (TimeoutError, PtyPairError):
+            await self.close()
+            raise PtyPairError(f"socat did not link {self.a} and {self.b} within {timeout} s") from None
+        self._drain = asyncio.create_task(self._drain_log(proc), name=f"socat log {self.a.name}")
+
+    async def close(self) -> None:
+        """Stop socat: both ends vanish (whoever holds them open sees a hang-up)."""
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        if proc.returncode is None:
+            proc.terminate()
+        await proc.wait()
+        if self._drain is not None:
+            await self._drain
+            self._drain = None
+
+    async def _until_ready(self, proc: asyncio.subprocess.Process) -> None:
+        if proc.stderr is None:
+            raise PtyPairError("socat has no stderr pipe")
+        while line := await proc.stderr.readline():
+            self._log.debug("socat: %s", line.decode(errors="replace").rstrip())
+            if b"starting data transfer loop" in line:
+                return
+        raise PtyPairError("socat exited")
+
+    async def _drain_log(self, proc: asyncio.subprocess.Process) -> None:
+        """Keep reading socat's log so its pipe never fills."""
+        if proc.stderr is None:
+            return
+        while line := await proc.stderr.readline():
+            self._log.debug("socat: %s", line.decode(errors="replace").rstrip())
+
+
+def input_bits(layout: RelayBoardLayout, car: CarSnapshot, floors: tuple[str, ...]) -> dict[int, bool]:
+    """The board's discrete inputs (address → on) for the car state ``car``."""
+    bits: dict[int, bool] = dict.fromkeys(layout.inputs(), False)
+    if layout.floor_code == "binary":
+        code = floors.index(car.floor) + 1
+        for i, address in enumerate(layout.floor_inputs):
+            bits[address] = bool(code >> i & 1)
+    elif car.level_floor is not None:
+        bits[layout.floor_inputs[floors.index(car.level_floor)]] = True
+    bits[layout.door_open_input] = car.door is CarDoor.OPEN
+    bits[layout.door_closed_input] = car.door is CarDoor.CLOSED
+    bits[layout.moving_up_input] = car.direction is Direction.UP
+    bits[layout.moving_down_input] = car.direction is Direction.DOWN
+    bits[layout.fire_input] = car.mode is CarMode.FIRE
+    bits[layout.fault_input] = bool(car.faults)
+    if layout.door_blocked_input is not None:
+        bits[layout.door_blocked_input] = CarFault.DOOR_BLOCKED in car.faults
+    if layout.out_of_service_input is not None:
+        bits[layout.out_of_service_input] = car.mode is CarMode.OUT_OF_SERVICE
+    return bits
+
+
+class RelayBoardSim:
+    """The relay board of one simulated lift, on a pty pair in ``directory`` (see the module docstring).
+
+    The driver opens ``port`` (``directory/line``); the board holds ``directory/board``.
+    """
+
+    def __init__(
+        self,
+        car: LiftCar,
+        directory: Path,
+        *,
+        layout: RelayBoardLayout | None = None,
+        device_id: int = 1,
+        baudrate: int = 19200,
+        logger: logging.Logger | None = None,
+    ) -> None:
+        self.car = car
+        self.layout = layout or RelayBoardLayout.standard(len(car.floors))
+        if len(self.layout.floor_coils) != len(car.floors):
+            raise ValueError("RelayBoardSim: the layout needs one floor coil per floor of the car")
+        if max(*self.layout.coils(), *self.layout.inputs()) >= _BLOCK_BITS:
+            raise ValueError(f"RelayBoardSim: addresses must be below {_BLOCK_BITS}")
+        self.device_id = device_id
+        self.baudrate = baudrate
+        self.board_end = directory / "board"
+        self.port = str(directory / "line")
+        self.coils = [False] * _BLOCK_BITS
+        self.dropped_replies = 0
+        self._log = logger or logging.getLogger("robopost.sim.relay_board")
+        self._pty = PtyPair(self.board_end, Path(self.port), logger=self._log)
+        self._server: ModbusSerialServer | None = None
+
+    async def start(self) -> None:
+        """Plug the cable in and power the board up."""
+        await self._pty.open()
+        await self._start_server()
+
+    async def stop(self) -> None:
+        """Power the board off and pull the cable."""
+        await self._stop_server()
+        await self._pty.close()
+
+    async def unplug(self) -> None:
+        """Pull the cable: the driver's port hangs up; the relays keep their state."""
+        await self.stop()
+
+    async def replug(self) -> None:
+        """Put the cable back: a new pty pair at the same paths and a new server on it."""
+        await self.start()
+
+    async def reset(self) -> None:
+        """The board reboots: every relay drops (the car sees the buttons released), replies resume."""
+        await self._stop_server()
+        self._apply_coils(0, [False] * _BLOCK_BITS)
+        await self._start_server()
+
+    def inject(self, data: bytes) -> None:
+        """Write raw bytes onto the line towards the driver (noise, frames with a bad CRC)."""
+        fd = os.open(self.board_end, os.O_WRONLY | os.O_NOCTTY | os.O_NONBLOCK)
+        try:
+            os.write(fd, data)
+        finally:
+            os.close(fd)
+
+    # ---- the Modbus server ---------------------------------------------------------------------------
+
+    async def _start_server(self) -> None:
+        device = SimDevice(
+            self.device_id,
+            simdata=(
+                [SimData(0, values=list(self.coils), datatype=DataType.BITS)],
+                [SimData(0, count=_BLOCK_BITS, values=False, datatype=DataType.BITS)],
+                [SimData(0, values=[0x0100], datatype=DataType.REGISTERS)],  # firmware 1.0
+                [SimData(0, values=[len(self.car.floors)], datatype=DataType.REGISTERS)],
+            ),
+            action=self._on_access,
+        )
+        self._server = ModbusSerialServer(
+            device,
+            framer=FramerType.RTU,
+            port=str(self.board_end),
+            baudrate=self.baudrate,
+            trace_packet=self._trace,
+        )
+        await self._server.serve_forever(background=True)
+
+    async def _stop_server(self) -> None:
+        server, self._server = self._server, None
+        if server is not None:
+            await server.shutdown()
+
+    def _trace(self, sending: bool, data: bytes) -> bytes:
+        """pymodbus hands us every packet: a silent controller sends nothing."""
+        if sending and self.car.controller_silent:
+            self.dropped_replies += 1
+            return b""
+        return data
+
+    async def _on_access(
+        self,
+        function_code: int,
+        start_address: int,
+        address: int,
+        _count: int,
+        registers: list[int],
+        values: list[int] | list[bool] | None,
+    ) -> None:
+        """pymodbus calls this on every access: fill the inputs from the car, or press its buttons."""
+        if function_code == 2:
+            bits = [False] * (16 * (len(registers) - 1))
+            for input_address, on in input_bits(self.layout, self.car.snapshot(), self.car.floors).items():
+                bits[input_address - 16 * start_address] = on
+            registers[: len(registers) - 1] = SimUtils.bitsToRegisters(bits)
+        elif function_code in (5, 15) and values is not None:
+            self._apply_coils(address, [bool(v) for v in values])
+
+    def _apply_coils(self, first: int, values: list[bool]) -> None:
+        """Set coils from ``first`` on; edges press or release the car's buttons."""
+        for offset, on in enumerate(values):
+            coil = first + offset
+            if coil >= _BLOCK_BITS or self.coils[coil] == on:
+                continue
+            self.coils[coil] = on
+            self._edge(coil, on)
+
+    def _edge(self, coil: int, on: bool) -> None:
+        layout = self.layout
+        if coil in layout.floor_coils and on:
+            self.car.car_call(self.car.floors[layout.floor_coils.index(coil)])
+        elif coil == layout.door_open_coil:
+            if on:
+                self.car.open_door(hold=True)
+            else:
+                self.car.release_hold()
+        elif coil == layout.door_close_coil and on:
+            self.car.close_door()
