@@ -137,10 +137,10 @@ class VirtualClock:
             raise ValueError(f"VirtualClock.run_until: {when} is in the past (now {self.now()})")
         woken = 0
         await self.settle()
-        while self._wake_next(target):
+        while self._wake_next(target, when):
             woken += 1
             await self.settle()
-        self._elapsed = target
+        self._elapsed = max(self._elapsed, target)
         await self.settle()
         return woken
 
@@ -164,10 +164,17 @@ class VirtualClock:
             if ready is not None and not ready:
                 return
 
-    def _wake_next(self, target: float) -> bool:
-        """Wake the earliest sleeper due by ``target`` (moving time to its due time); False if none."""
+    def _wake_next(self, target: float, when: float | None = None) -> bool:
+        """Wake the earliest sleeper due by ``target`` (moving time to its due time); False if none.
+
+        ``when`` is the same bound as epoch time: a sleeper whose epoch due time (``next_wakeup()``)
+        is ``<= when`` is due even where ``when - start`` rounds to just below its elapsed due time.
+        """
         self._drop_cancelled()
-        if not self._sleepers or self._sleepers[0].due > target:
+        if not self._sleepers:
+            return False
+        due = self._sleepers[0].due
+        if due > target and (when is None or self._start + due > when):
             return False
         sleeper = heapq.heappop(self._sleepers)
         self._elapsed = max(self._elapsed, sleeper.due)

@@ -1,7 +1,8 @@
 """The ``robopost`` command line.
 
 ``robopost map info|route|render|import`` work on any supported map file (robopost YAML, Open-RMF
-``.building.yaml``, OpenStreetMap ``.osm``); ``robopost serve`` starts the orchestrator app. A broken
+``.building.yaml``, OpenStreetMap ``.osm``); ``robopost serve`` starts the orchestrator app;
+``robopost elevator-bridge --config FILE`` runs one building's lift/door/gate bridge. A broken
 input prints one line naming the file, the element and what is wrong (exit code 2); a route that does
 not exist prints one line too (exit code 1).
 """
@@ -24,6 +25,14 @@ from maps.errors import MapError, RoutingError
 app = typer.Typer(help="robopost: campus parcel delivery by carts and indoor robots.", no_args_is_help=True)
 map_app = typer.Typer(help="Inspect, route on, render and import campus maps.", no_args_is_help=True)
 app.add_typer(map_app, name="map")
+fleet_app = typer.Typer(
+    help="The robot fleet: broker security and the live fleet picture.", no_args_is_help=True
+)
+app.add_typer(fleet_app, name="fleet")
+bench_app = typer.Typer(
+    help="Benchmarks (from a source checkout: benchmarks/ is not installed).", no_args_is_help=True
+)
+app.add_typer(bench_app, name="bench")
 
 EXIT_BAD_INPUT = 2
 EXIT_NO_ROUTE = 1
@@ -175,6 +184,218 @@ def serve(
     except SettingsError as exc:
         _fail(str(exc), EXIT_BAD_INPUT)
     run(settings)
+
+
+@app.command("agent")
+def robot_agent(
+    config: Annotated[Path, typer.Option(help="robot YAML file (see robots/agent/config.py)")],
+    log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING or ERROR")] = "INFO",
+) -> None:
+    """Run one robot's VDA 5050 agent until SIGINT/SIGTERM (then connection OFFLINE)."""
+    import asyncio
+    import logging
+
+    from interfaces.mqtt import MqttConnectError
+    from robots.agent.agent import serve as serve_agent
+    from robots.agent.config import AgentConfigError, load_config
+
+    try:
+        robot = load_config(config)
+    except AgentConfigError as exc:
+        _fail(str(exc), EXIT_BAD_INPUT)
+    level = log_level.upper()
+    if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        _fail(f"--log-level: {log_level!r} is not DEBUG, INFO, WARNING or ERROR", EXIT_BAD_INPUT)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        asyncio.run(serve_agent(robot))
+    except MqttConnectError as exc:
+        _fail(str(exc), 1)
+
+
+# ---- fleet -------------------------------------------------------------------------------------------
+
+EXIT_UNAVAILABLE = 1
+
+
+@fleet_app.command("broker-config")
+def fleet_broker_config(
+    fleet: Annotated[Path, typer.Option("--fleet", help="fleet file (robots and their MQTT accounts)")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="folder for passwd, acl and mosquitto.conf")],
+) -> None:
+    """Write Mosquitto's password file, ACL and config snippet for a fleet."""
+    from orchestrator.fleet.broker import write_broker_files
+    from orchestrator.fleet.config import load_fleet
+    from orchestrator.fleet.errors import FleetConfigError
+
+    try:
+        config = load_fleet(fleet)
+    except FleetConfigError as exc:
+        _fail(str(exc), EXIT_BAD_INPUT)
+    files = write_broker_files(config, out, source=str(fleet))
+    print(f"wrote {files.passwd}, {files.acl} and {files.conf} ({len(config.robots)} robots)")
+    print(f"add the lines of {files.conf} to the broker's mosquitto.conf, after its listener")
+
+
+def _fleet_url(config: Path | None, url: str | None) -> str:
+    if url:
+        return url.rstrip("/")
+    from orchestrator.settings import Settings, SettingsError
+
+    try:
+        settings = Settings.load(config)
+    except SettingsError as exc:
+        _fail(str(exc), EXIT_BAD_INPUT)
+    return f"http://{settings.http.host}:{settings.http.port}"
+
+
+def _get_json(url: str) -> Any:
+    """GET ``url`` and decode its JSON; one-line failure for an unreachable or unwilling server."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        try:
+            detail = json.loads(exc.read()).get("detail", exc.reason)
+        except ValueError:
+            detail = exc.reason
+        _fail(f"{url}: {exc.code} {detail}", EXIT_UNAVAILABLE)
+    except (urllib.error.URLError, OSError) as exc:
+        _fail(f"cannot reach the orchestrator at {url}: {getattr(exc, 'reason', exc)}", EXIT_UNAVAILABLE)
+
+
+def _robot_row(robot: dict[str, Any]) -> list[str]:
+    age = robot["age_s"]
+    order = robot["order_id"] or "-"
+    if robot["order_id"]:
+        order = f"{order[:12]}/{robot['order_update_id']}"
+    pos = robot["position"]
+    where = f"{pos['x']:.1f},{pos['y']:.1f} @{pos['map_id']}" if pos else "-"
+    flags = ", ".join(f for f, on in (("driving", robot["driving"]), ("paused", robot["paused"])) if on)
+    errors = robot["errors"]
+    battery = f"{robot['battery_charge']:.0f}%" if robot["battery_charge"] is not None else "-"
+    link_style = "green" if robot["online"] else "red"
+    return [
+        robot["serial"],
+        robot["kind"],
+        f"[{link_style}]{robot['link']}[/{link_style}]",
+        "-" if age is None else f"{age:.1f} s",
+        battery,
+        order,
+        robot["last_node_id"] or "-",
+        robot["operating_mode"] or "-",
+        flags or "-",
+        where,
+        f"{len(errors)}: {errors[0]['type']}" if errors else "-",
+    ]
+
+
+@fleet_app.command("status")
+def fleet_status(
+    config: Annotated[
+        Path | None, typer.Option(help="orchestrator settings YAML (for http host/port)")
+    ] = None,
+    url: Annotated[
+        str | None, typer.Option(help="orchestrator base URL (default: from the settings)")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the JSON of GET /v1/fleet")] = False,
+) -> None:
+    """The fleet picture of a running orchestrator: link, age, battery, order, position, errors."""
+    body = _get_json(f"{_fleet_url(config, url)}/v1/fleet")
+    if as_json:
+        _print_json(body)
+        return
+    robots = body["robots"]
+    online = sum(1 for r in robots if r["online"])
+    table = Table(title=f"fleet: {online}/{len(robots)} online")
+    for column in (
+        "robot",
+        "kind",
+        "link",
+        "age",
+        "battery",
+        "order",
+        "last node",
+        "mode",
+        "state",
+        "position",
+    ):
+        table.add_column(column)
+    table.add_column("errors")
+    for robot in robots:
+        table.add_row(*_robot_row(robot))
+    Console().print(table)
+
+
+# ---- bench -------------------------------------------------------------------------------------------
+
+
+def _benchmark(name: str) -> Any:
+    """Import ``benchmarks.<name>`` from the source checkout this CLI runs from."""
+    import importlib
+
+    root = Path(__file__).resolve().parents[1]
+    if not (root / "benchmarks" / name).is_dir():
+        _fail(f"{root / 'benchmarks' / name} not found: benchmarks need a source checkout", EXIT_BAD_INPUT)
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    return importlib.import_module(f"benchmarks.{name}")
+
+
+@bench_app.command("fleet")
+def bench_fleet(
+    robots: Annotated[int, typer.Option(help="robots publishing state at 2 Hz (1..5000)")] = 100,
+    seconds: Annotated[float, typer.Option(help="length of the measured window")] = 10.0,
+    json_out: Annotated[Path | None, typer.Option("--json", help="write the result as JSON here")] = None,
+    processes: Annotated[int, typer.Option(help="processes the robots are spread over")] = 1,
+    warmup: Annotated[float, typer.Option(help="seconds before the window opens")] = 3.0,
+) -> None:
+    """Fleet master under load: own Mosquitto, N robots (one connection each) at 2 Hz, state age and CPU."""
+    bench = _benchmark("fleet")
+    try:
+        result = bench.run_bench(robots, seconds, processes=processes, warmup_s=warmup, progress=print)
+    except (ValueError, RuntimeError) as exc:
+        _fail(str(exc), EXIT_BAD_INPUT)
+    text = json.dumps(result, indent=2)
+    print(text)
+    if json_out is not None:
+        json_out.write_text(text + "\n", encoding="utf-8")
+
+
+@app.command("elevator-bridge")
+def elevator_bridge(
+    config: Annotated[
+        Path, typer.Option("--config", help="the building's bridge YAML (launch/bridge/*.yaml)")
+    ],
+    check: Annotated[bool, typer.Option("--check", help="only check the file and print a summary")] = False,
+    log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING or ERROR")] = "INFO",
+) -> None:
+    """Run one building's lift/door/gate bridge: MQTT towards robots, drivers towards the equipment."""
+    import logging
+
+    from elevator_bridge.config import BridgeConfigError, load_config
+
+    try:
+        bridge = load_config(config)
+    except BridgeConfigError as exc:
+        _fail(str(exc), EXIT_BAD_INPUT)
+    if check:
+        lifts = ", ".join(
+            f"{name} ({lift.driver.kind}, {len(lift.floors)} floors)" for name, lift in bridge.lifts.items()
+        )
+        print(f"{bridge.building}: lifts {lifts}; {len(bridge.doors)} doors; {len(bridge.gates)} gates")
+        return
+    from elevator_bridge.app import run
+    from interfaces.mqtt import MqttConnectError
+
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        run(bridge)
+    except MqttConnectError as exc:
+        _fail(str(exc), 1)
 
 
 def main() -> None:

@@ -10,6 +10,8 @@ Nothing happens on import. Resources are opened by the app's lifespan and kept i
     app.state.site         the campus (``maps.io.load_map(settings.campus.map)``)
     app.state.site_record  the campus as registered in the store
     app.state.map_geojson  encoded ``GET /v1/map`` bodies, per coordinate system, built on demand
+    app.state.fleet        the VDA 5050 fleet master over ``settings.mqtt`` (``None`` unless
+                           ``settings.fleet.enabled``)
 
 A campus map that cannot be loaded stops the start-up with its one-line ``MapError``.
 """
@@ -28,6 +30,7 @@ from interfaces.clock import Clock, RealClock
 from maps.io import load_map
 from maps.model import Site
 from orchestrator.api.console import console_files, console_router
+from orchestrator.api.fleet import fleet_router
 from orchestrator.api.map import map_router
 from orchestrator.settings import Settings
 from orchestrator.store import SiteRecord, SiteRepository, make_engine, session_factory, upgrade
@@ -54,7 +57,18 @@ def _lifespan(settings: Settings, clock: Clock) -> Callable[[FastAPI], AbstractA
             app.state.engine = engine
             app.state.sessions = session_factory(engine)
             app.state.map_geojson = {}
-            yield
+            app.state.fleet = None
+            if settings.fleet.enabled:
+                from orchestrator.fleet.service import open_fleet_master
+
+                app.state.fleet = await open_fleet_master(
+                    settings, app.state.site, clock, engine=engine, site_id=app.state.site_record.id
+                )
+            try:
+                yield
+            finally:
+                if app.state.fleet is not None:
+                    await app.state.fleet.stop()
         finally:
             engine.dispose()
 
@@ -65,6 +79,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     """The orchestrator's HTTP app: health, map API and the console page."""
     app = FastAPI(title="robopost orchestrator", lifespan=_lifespan(settings, clock or RealClock()))
     app.include_router(map_router())
+    app.include_router(fleet_router())
     app.include_router(console_router())
     app.mount("/console", console_files(), name="console")
     return app

@@ -4,6 +4,7 @@
     campus:    {map: <maps package>/campuses/neijiang.yaml}
     http:      {host: 127.0.0.1, port: 8080}
     mqtt:      {host: 127.0.0.1, port: 1884, embedded: true}
+    fleet:     {enabled: false, config: fleet.yaml}       # VDA 5050 master over settings.mqtt
     log_level: INFO
 
 Environment variables override the file: ``ROBOPOST_`` + the path in capitals with ``__`` between the
@@ -25,7 +26,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 ENV_PREFIX = "ROBOPOST_"
@@ -80,6 +81,24 @@ class MqttSettings(_Section):
     embedded: bool = True
 
 
+class FleetSettings(_Section):
+    """The VDA 5050 fleet master: off unless ``enabled``; ``config`` is the fleet file (robots, MQTT
+    accounts; see ``orchestrator.fleet.config``), relative to the settings file when given there."""
+
+    enabled: bool = False
+    config: Path | None = None
+    stale_after_s: float = Field(default=45.0, gt=0)
+    confirm_timeout_s: float = Field(default=5.0, gt=0)
+    max_resends: int = Field(default=3, ge=0)
+    persist_interval_s: float = Field(default=5.0, gt=0)
+
+    @model_validator(mode="after")
+    def _config_when_enabled(self) -> FleetSettings:
+        if self.enabled and self.config is None:
+            raise ValueError("fleet.enabled needs fleet.config (the fleet file)")
+        return self
+
+
 class Settings(BaseSettings):
     """All orchestrator settings. Build with ``Settings.load``; ``Settings()`` gives the defaults."""
 
@@ -91,6 +110,7 @@ class Settings(BaseSettings):
     campus: CampusSettings = Field(default_factory=CampusSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
     mqtt: MqttSettings = Field(default_factory=MqttSettings)
+    fleet: FleetSettings = Field(default_factory=FleetSettings)
     log_level: LogLevel = "INFO"
 
     @field_validator("log_level", mode="before")
@@ -137,6 +157,9 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     campus = data.get("campus")
     if isinstance(campus, dict) and isinstance(campus.get("map"), str):
         campus["map"] = str(path.parent / Path(campus["map"]).expanduser())
+    fleet = data.get("fleet")
+    if isinstance(fleet, dict) and isinstance(fleet.get("config"), str):
+        fleet["config"] = str(path.parent / Path(fleet["config"]).expanduser())
     return data
 
 

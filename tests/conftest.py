@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from brokers import MosquittoBroker
 from campus_fixtures import small_site  # noqa: F401  (fixture)
+from ros_fixtures import ros_domain_id, ros_env  # noqa: F401  (fixtures)
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = (REPO / ".." / "shared" / "data").resolve()

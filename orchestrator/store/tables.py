@@ -19,6 +19,7 @@ from sqlalchemy import (
     Dialect,
     Double,
     ForeignKey,
+    Integer,
     MetaData,
     String,
     Text,
@@ -101,3 +102,31 @@ class RobotRow(Base):
     display_name: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     enabled: Mapped[bool] = mapped_column(server_default=true())
+
+
+class RobotSnapshotRow(Base):
+    """The last known state of a robot, as the fleet master saw it (one row per robot, upserted at a
+    bounded rate by ``orchestrator.fleet.persistence``). ``errors`` is a JSON array of
+    ``{type, level, description}``."""
+
+    __tablename__ = "robot_snapshots"
+
+    robot_id: Mapped[int] = mapped_column(ForeignKey("robots.id", ondelete="CASCADE"), primary_key=True)
+    link: Mapped[str] = mapped_column(String(20))
+    link_since: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    state_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    received_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    order_id: Mapped[str | None] = mapped_column(String(128))
+    order_update_id: Mapped[int | None] = mapped_column(Integer())
+    last_node_id: Mapped[str | None] = mapped_column(String(128))
+    driving: Mapped[bool | None]
+    paused: Mapped[bool | None]
+    battery_charge: Mapped[float | None] = mapped_column(Double())
+    charging: Mapped[bool | None]
+    operating_mode: Mapped[str | None] = mapped_column(String(16))
+    x: Mapped[float | None] = mapped_column(Double())
+    y: Mapped[float | None] = mapped_column(Double())
+    theta: Mapped[float | None] = mapped_column(Double())
+    map_id: Mapped[str | None] = mapped_column(String(128))
+    errors: Mapped[str] = mapped_column(Text())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())

@@ -202,3 +202,23 @@ def test_time_cannot_go_backwards() -> None:
         clock.advance(-1)
     with pytest.raises(ValueError, match="in the past"):
         asyncio.run(clock.run_until(9.0))
+
+
+async def test_run_until_next_wakeup_wakes_the_sleeper_despite_float_rounding() -> None:
+    """With a large epoch start, run_until(next_wakeup()) wakes the sleeper even when
+    ``when - start`` rounds below its due time (seen with start=1000.0)."""
+    clock = VirtualClock(start=1000.0)
+    for delay in (0.1, 0.3, 0.7, 1.1, 2.9, 0.05):
+        woke = asyncio.Event()
+
+        async def sleeper(d: float = delay, ev: asyncio.Event = woke) -> None:
+            await clock.sleep(d)
+            ev.set()
+
+        task = asyncio.create_task(sleeper())
+        await clock.settle()
+        wake_at = clock.next_wakeup()
+        assert wake_at is not None
+        assert await clock.run_until(wake_at) == 1
+        assert woke.is_set()
+        await task

@@ -1,0 +1,84 @@
+"""orchestrator.fleet: the VDA 5050 master control of the robot fleet.
+
+::
+
+    config.py       the fleet file: robots (manufacturer, serial, kind, profile, MQTT login), our login
+    digest.py       cheap reading of ``state``/``visualization`` (only the fields we use)
+    picture.py      the fleet picture: per robot its link (ONLINE/OFFLINE/CONNECTIONBROKEN/STALE) and
+                    last state summary; frozen ``RobotView`` snapshots
+    orders.py       plan legs → order nodes/edges on the campus graph (pure); update stitching
+    tracking.py     orders and instant actions followed through the robot's states (pure)
+    events.py       fleet events and the bus that fans them out
+    persistence.py  robots registered in the store; snapshots upserted at a bounded rate
+    master.py       FleetMaster: MQTT in and out, resends, timeouts, the small async API
+    broker.py       Mosquitto password file, ACL and config snippet for a fleet
+    service.py      building the master from the orchestrator's settings
+
+Errors: ``orchestrator.fleet.errors`` (``FleetError`` and its subclasses).
+"""
+
+from orchestrator.fleet.config import Account, FleetConfig, RobotConfig, load_fleet, parse_fleet
+from orchestrator.fleet.errors import (
+    ActionNotConfirmedError,
+    FleetConfigError,
+    FleetError,
+    LegError,
+    OrderNotConfirmedError,
+    OrderRejectedError,
+    OrderStateError,
+    UnknownRobotError,
+)
+from orchestrator.fleet.events import (
+    ActionEnded,
+    EventStream,
+    FactsheetReceived,
+    FleetEvent,
+    LinkChanged,
+    NodePassed,
+    OrderConfirmed,
+    OrderEnded,
+    OrderNotConfirmed,
+    OrderStatus,
+)
+from orchestrator.fleet.master import FleetMaster, FleetOptions
+from orchestrator.fleet.orders import Leg, OrderBuilder, OrderParts
+from orchestrator.fleet.persistence import SnapshotStore
+from orchestrator.fleet.picture import Link, Position, RobotView
+from orchestrator.fleet.tracking import InstantActionHandle, OrderHandle
+
+__all__ = [
+    "Account",
+    "ActionEnded",
+    "ActionNotConfirmedError",
+    "EventStream",
+    "FactsheetReceived",
+    "FleetConfig",
+    "FleetConfigError",
+    "FleetError",
+    "FleetEvent",
+    "FleetMaster",
+    "FleetOptions",
+    "InstantActionHandle",
+    "Leg",
+    "LegError",
+    "Link",
+    "LinkChanged",
+    "NodePassed",
+    "OrderBuilder",
+    "OrderConfirmed",
+    "OrderEnded",
+    "OrderHandle",
+    "OrderNotConfirmed",
+    "OrderNotConfirmedError",
+    "OrderParts",
+    "OrderRejectedError",
+    "OrderStateError",
+    "OrderStatus",
+    "Position",
+    "RobotConfig",
+    "RobotView",
+    "SnapshotStore",
+    "UnknownRobotError",
+    "load_fleet",
+    "parse_fleet",
+]

@@ -1,0 +1,471 @@
+"""``RosDriver``: the robot's ROS 2 stack as a ``RobotDriver`` (rclpy, standard messages only).
+
+Topics (relative to the robot's namespace; names in ``robots.rosutil.RobotTopics``):
+
+====================  =======================================  ==========================================
+topic                 message                                  use
+====================  =======================================  ==========================================
+``goal_pose``   (out)  ``geometry_msgs/PoseStamped``            navigation goal, ``frame_id`` = map id
+``cmd_vel``     (out)  ``geometry_msgs/Twist``                  teleop (``send_velocity``) and stop
+``initialpose`` (out)  ``geometry_msgs/PoseWithCovariance…``    VDA 5050 ``initPosition``
+``odom``        (in)   ``nav_msgs/Odometry``                    pose in the map frame (``frame_id`` = map
+                                                               id), body velocities
+``battery_state`` (in) ``sensor_msgs/BatteryState``             ``percentage`` (0..1) → percent, voltage,
+                                                               ``POWER_SUPPLY_STATUS_CHARGING``
+``diagnostics`` (in)   ``diagnostic_msgs/DiagnosticArray``      safety layers and faults
+====================  =======================================  ==========================================
+
+**Goal/outcome convention (no action server).** ``navigate`` publishes the goal and judges the outcome
+from odometry alone, so it works with any base that takes goals on a ``PoseStamped`` topic (Nav2's
+``bt_navigator`` subscribes to ``goal_pose``; so does ``sim.ros_base``) and needs nothing beyond the
+standard messages (no ``nav2_msgs``, no action client):
+
+* ``SUCCESS`` when the odometry pose is within ``position_tolerance`` of the goal (and within
+  ``heading_tolerance`` if one is set);
+* ``RETRY`` when the robot neither moves nor gets ``progress_step`` closer for ``stall_timeout``
+  seconds (obstacle, goal rejected or lost), when the drive outlasts its deadline
+  (``deadline_margin + deadline_factor × distance / nominal_speed``), when nobody subscribes to the
+  goal topic within ``stall_timeout``, or when the e-stop is pressed;
+* ``IMPOSSIBLE`` when the goal is on another map than the odometry's, or a fault is reported.
+
+Until the robot is seen moving the goal is published again every ``goal_resend_period`` (a message lost
+during discovery must not cost a stall timeout). ``max_speed`` cannot be expressed with standard
+messages: it only stretches the deadline. **Stopping** (cancelled ``navigate``, a failed drive,
+``stop()``) publishes a goal at the last odometry pose — which preempts the running goal on any
+goal-topic base, Nav2 included — and a zero ``Twist`` on ``cmd_vel`` for bases driven by velocity.
+
+**Diagnostics.** Statuses are remembered by name (arrays may carry only some of them). A status whose
+last name segment is in ``e_stop_names`` sets ``e_stop`` at level ERROR; one in
+``field_violation_names`` sets ``field_violation`` at WARN or ERROR; any other status at ERROR is a
+fault (``"name: message"``). STALE is not a fault.
+
+**Actions.** Plain ROS has no hardware actions: ``initPosition`` (VDA 5050 ``x``, ``y``, ``theta``,
+``mapId``) is published on ``initialpose`` as AMCL expects; other types go to the handlers passed as
+``actions`` (e.g. the cart's locker board); anything else is ``IMPOSSIBLE``.
+
+**QoS.** Commands are reliable (depth 10, volatile: a late subscriber never gets a stale goal). Sensor
+subscriptions are best effort, which matches reliable and best-effort publishers alike (vendor drivers
+use both); a lost diagnostics message is repaired by the next periodic one (the robot's own safety
+layer, not this driver, is what stops it on an e-stop).
+
+rclpy runs in its own thread (``robots.rosutil.RosNodeHost``); its callbacks only hand messages to the
+asyncio loop, where all state lives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from geometry_msgs.msg import PoseStamped, PoseWithCovarianceStamped, Twist
+from nav_msgs.msg import Odometry
+from rclpy.publisher import Publisher
+from rclpy.qos import qos_profile_sensor_data
+from sensor_msgs.msg import BatteryState
+
+from interfaces.clock import Clock, RealClock
+from robots.agent.driver import DriverResult, Pose, Readout
+from robots.agent.readout_feed import ReadoutFeed, ReadoutStream
+from robots.rosutil import (
+    E_STOP_STATUS,
+    FIELD_VIOLATION_STATUS,
+    RobotTopics,
+    RosLinkError,
+    RosNodeHost,
+    angle_difference,
+    quaternion_to_yaw,
+    to_loop,
+    yaw_to_quaternion,
+)
+
+ActionHandler = Callable[[Mapping[str, Any]], Awaitable[DriverResult]]
+"""A hardware action the ROS driver delegates (e.g. to the locker board): parameters → result."""
+
+_COMMAND_QOS_DEPTH = 10
+_INITIAL_POSE_COVARIANCE = (0.25, 0.25, 0.0, 0.0, 0.0, 0.06853891945200942)
+"""Diagonal of an ``initialpose`` covariance (x, y, z, roll, pitch, yaw): RViz's 2D pose estimate."""
+
+
+@dataclass(frozen=True, slots=True)
+class RosDriverConfig:
+    """Where the robot's topics are and how ``navigate`` judges a drive (metres, seconds, radians)."""
+
+    namespace: str = ""
+    node_name: str = "robopost_agent"
+    domain_id: int | None = None
+    topics: RobotTopics = field(default_factory=RobotTopics)
+    default_map_id: str = "map"
+    position_tolerance: float = 0.1
+    heading_tolerance: float | None = None
+    moving_threshold: float = 0.01
+    progress_step: float = 0.05
+    stall_timeout: float = 5.0
+    nominal_speed: float = 0.5
+    deadline_factor: float = 3.0
+    deadline_margin: float = 30.0
+    goal_resend_period: float = 1.0
+    check_period: float = 0.1
+    e_stop_names: tuple[str, ...] = (E_STOP_STATUS, "emergency_stop", "estop")
+    field_violation_names: tuple[str, ...] = (FIELD_VIOLATION_STATUS, "protective_field")
+
+    def __post_init__(self) -> None:
+        for name in ("position_tolerance", "stall_timeout", "nominal_speed", "goal_resend_period"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"RosDriverConfig: {name} must be > 0, got {getattr(self, name)}")
+        if not self.check_period > 0:
+            raise ValueError(f"RosDriverConfig: check_period must be > 0, got {self.check_period}")
+
+
+@dataclass(slots=True)
+class _Sensed:
+    """The latest values from each topic (mutated on the asyncio loop only)."""
+
+    pose: Pose | None = None
+    vx: float = 0.0
+    vy: float = 0.0
+    omega: float = 0.0
+    battery_charge: float = 100.0
+    battery_voltage: float | None = None
+    charging: bool = False
+    diagnostics: dict[str, tuple[int, str]] = field(default_factory=dict)
+
+
+class RosDriver:
+    """A ``RobotDriver`` over ROS 2 topics (see the module docstring for the conventions)."""
+
+    def __init__(
+        self,
+        config: RosDriverConfig | None = None,
+        *,
+        clock: Clock | None = None,
+        actions: Mapping[str, ActionHandler] | None = None,
+    ) -> None:
+        self._config = config or RosDriverConfig()
+        self._clock = clock or RealClock()
+        self._actions = dict(actions or {})
+        self._host = RosNodeHost(
+            self._config.node_name, namespace=self._config.namespace, domain_id=self._config.domain_id
+        )
+        self._sensed = _Sensed()
+        self._feed = ReadoutFeed()
+        self._publishers: dict[str, Publisher] = {}
+        self._latest = self._build_readout()
+
+    # --- RobotDriver ---------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start the node: publishers for goals/velocity/initial pose, subscriptions for the sensors."""
+        loop = asyncio.get_running_loop()
+        node = self._host.start()
+        topics = self._config.topics
+        self._publishers = {
+            "goal": node.create_publisher(PoseStamped, topics.goal, _COMMAND_QOS_DEPTH),
+            "cmd_vel": node.create_publisher(Twist, topics.cmd_vel, _COMMAND_QOS_DEPTH),
+            "initial_pose": node.create_publisher(
+                PoseWithCovarianceStamped, topics.initial_pose, _COMMAND_QOS_DEPTH
+            ),
+        }
+        # Best effort receives from reliable and best-effort publishers alike (drivers use both).
+        for msg_type, topic, handler in (
+            (Odometry, topics.odometry, self._on_odometry),
+            (BatteryState, topics.battery, self._on_battery),
+            (DiagnosticArray, topics.diagnostics, self._on_diagnostics),
+        ):
+            node.create_subscription(msg_type, topic, to_loop(loop, handler), qos_profile_sensor_data)
+
+    async def stop(self) -> None:
+        """Stop the robot if it is moving, then close the node (safe to call twice)."""
+        if self._publishers and self._latest.driving:
+            self._publish_stop()
+        self._publishers = {}
+        self._host.close()
+
+    async def navigate(self, goal: Pose, *, max_speed: float | None = None) -> DriverResult:
+        """Publish ``goal`` and watch odometry until it is reached or the drive fails (module doc)."""
+        refusal = self._refusal(goal)
+        if refusal is not None:
+            return refusal
+        goal_msg = self._goal_message(goal)
+        if not await self._wait_for_subscriber("goal"):
+            return DriverResult.RETRY
+        stream = self._feed.subscribe()
+        watch = self._new_watch(goal, max_speed)
+        self._publishers["goal"].publish(goal_msg)
+        try:
+            verdict = await self._follow(watch, stream, goal_msg)
+        except asyncio.CancelledError:
+            self._publish_stop()
+            raise
+        finally:
+            stream.close()
+        if verdict is not DriverResult.SUCCESS:
+            self._publish_stop()
+        return verdict
+
+    async def run_action(self, action_type: str, parameters: Mapping[str, Any]) -> DriverResult:
+        """``initPosition`` over ROS, delegated types through their handler, anything else IMPOSSIBLE."""
+        if action_type == "initPosition":
+            return await self._init_position(parameters)
+        handler = self._actions.get(action_type)
+        if handler is None:
+            return DriverResult.IMPOSSIBLE
+        return await handler(parameters)
+
+    def readout(self) -> Readout:
+        """The latest readout (``pose`` is None until the first odometry message)."""
+        return self._latest
+
+    def readouts(self) -> ReadoutStream:
+        """Every readout from now on: one per odometry, battery and diagnostics message."""
+        return self._feed.subscribe()
+
+    # --- teleop ----------------------------------------------------------------------------------------
+
+    def send_velocity(self, vx: float, omega: float) -> None:
+        """Publish a velocity command (m/s forward, rad/s counter-clockwise) on ``cmd_vel``.
+
+        The base's own ``cmd_vel`` timeout (dead man) stops it when commands stop coming.
+        """
+        twist = Twist()
+        twist.linear.x = float(vx)
+        twist.angular.z = float(omega)
+        self._publisher("cmd_vel").publish(twist)
+
+    # --- incoming messages (run on the asyncio loop) ---------------------------------------------------
+
+    def _on_odometry(self, msg: Odometry) -> None:
+        pose = msg.pose.pose
+        frame = msg.header.frame_id or self._config.default_map_id
+        self._sensed.pose = Pose(pose.position.x, pose.position.y, quaternion_to_yaw(pose.orientation), frame)
+        twist = msg.twist.twist
+        self._sensed.vx, self._sensed.vy, self._sensed.omega = twist.linear.x, twist.linear.y, twist.angular.z
+        self._emit()
+
+    def _on_battery(self, msg: BatteryState) -> None:
+        if math.isfinite(msg.percentage):
+            self._sensed.battery_charge = min(100.0, max(0.0, msg.percentage * 100.0))
+        self._sensed.battery_voltage = msg.voltage if math.isfinite(msg.voltage) else None
+        self._sensed.charging = msg.power_supply_status == BatteryState.POWER_SUPPLY_STATUS_CHARGING
+        self._emit()
+
+    def _on_diagnostics(self, msg: DiagnosticArray) -> None:
+        for status in msg.status:
+            self._sensed.diagnostics[status.name] = (_level(status.level), status.message)
+        self._emit()
+
+    def _emit(self) -> None:
+        self._latest = self._build_readout()
+        self._feed.publish(self._latest)
+
+    def _build_readout(self) -> Readout:
+        s, cfg = self._sensed, self._config
+        e_stop, field_violation, faults = _safety(s.diagnostics, cfg.e_stop_names, cfg.field_violation_names)
+        moving = max(abs(s.vx), abs(s.vy), abs(s.omega)) > cfg.moving_threshold
+        return Readout(
+            time=self._clock.now(),
+            pose=s.pose,
+            localized=s.pose is not None,
+            localization_score=1.0 if s.pose is not None else 0.0,
+            vx=s.vx,
+            vy=s.vy,
+            omega=s.omega,
+            battery_charge=s.battery_charge,
+            battery_voltage=s.battery_voltage,
+            charging=s.charging,
+            driving=moving,
+            e_stop=e_stop,
+            field_violation=field_violation,
+            faults=faults,
+        )
+
+    # --- navigation ------------------------------------------------------------------------------------
+
+    def _refusal(self, goal: Pose) -> DriverResult | None:
+        """Why a drive cannot start now (other map, fault, e-stop), or None."""
+        readout = self._latest
+        here = readout.pose
+        if goal.map_id and here is not None and here.map_id and goal.map_id != here.map_id:
+            return DriverResult.IMPOSSIBLE
+        if readout.faults:
+            return DriverResult.IMPOSSIBLE
+        return DriverResult.RETRY if readout.e_stop else None
+
+    def _new_watch(self, goal: Pose, max_speed: float | None) -> _GoalWatch:
+        """A progress judge for a drive starting now."""
+        cfg, now, here = self._config, self._clock.monotonic(), self._latest.pose
+        distance = math.hypot(goal.x - here.x, goal.y - here.y) if here is not None else 0.0
+        speed = min(cfg.nominal_speed, max_speed) if max_speed and max_speed > 0 else cfg.nominal_speed
+        deadline = now + cfg.deadline_margin + cfg.deadline_factor * distance / speed
+        return _GoalWatch(goal, cfg, deadline=deadline, last_progress=now, last_sent=now)
+
+    async def _follow(self, watch: _GoalWatch, stream: ReadoutStream, goal_msg: PoseStamped) -> DriverResult:
+        """Judge each readout (or the latest one every ``check_period``) until there is a verdict."""
+        readout = self._latest
+        while True:
+            now = self._clock.monotonic()
+            verdict = watch.verdict(readout, now)
+            if verdict is not None:
+                return verdict
+            if watch.should_resend(now):
+                self._publishers["goal"].publish(goal_msg)
+                watch.last_sent = now
+            readout = await self._next_readout(stream)
+
+    async def _next_readout(self, stream: ReadoutStream) -> Readout:
+        """The next readout from ``stream``, or the latest one after ``check_period`` of silence."""
+        getter = asyncio.ensure_future(stream.get())
+        ticker = asyncio.ensure_future(self._clock.sleep(self._config.check_period))
+        try:
+            await asyncio.wait((getter, ticker), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (getter, ticker):
+                task.cancel()
+            await asyncio.gather(getter, ticker, return_exceptions=True)
+        if getter.done() and not getter.cancelled():
+            return getter.result()
+        return self._latest
+
+    async def _wait_for_subscriber(self, name: str) -> bool:
+        """Wait until someone subscribes to our ``name`` topic; False after ``stall_timeout``."""
+        publisher = self._publisher(name)
+        give_up = self._clock.monotonic() + self._config.stall_timeout
+        while publisher.get_subscription_count() == 0:
+            if self._clock.monotonic() >= give_up:
+                return False
+            await self._clock.sleep(self._config.check_period)
+        return True
+
+    def _goal_message(self, goal: Pose) -> PoseStamped:
+        """``goal`` as a ``PoseStamped`` in its map's frame (else the odometry's, else the default)."""
+        here = self._latest.pose
+        msg = PoseStamped()
+        msg.header.frame_id = goal.map_id or (here.map_id if here else "") or self._config.default_map_id
+        msg.header.stamp = self._host.node.get_clock().now().to_msg()
+        msg.pose.position.x = float(goal.x)
+        msg.pose.position.y = float(goal.y)
+        msg.pose.orientation = yaw_to_quaternion(goal.theta)
+        return msg
+
+    def _publish_stop(self) -> None:
+        """Stop: a goal where the robot is (preempts any goal) and a zero ``Twist``."""
+        here = self._latest.pose
+        if here is not None and "goal" in self._publishers:
+            self._publishers["goal"].publish(self._goal_message(here))
+        if "cmd_vel" in self._publishers:
+            self._publishers["cmd_vel"].publish(Twist())
+
+    def _publisher(self, name: str) -> Publisher:
+        publisher = self._publishers.get(name)
+        if publisher is None:
+            raise RosLinkError(f"RosDriver: not started (no {name} publisher); call start() first")
+        return publisher
+
+    # --- actions ---------------------------------------------------------------------------------------
+
+    async def _init_position(self, parameters: Mapping[str, Any]) -> DriverResult:
+        """VDA 5050 ``initPosition`` → ``initialpose``; IMPOSSIBLE for bad parameters, RETRY if unheard."""
+        msg = _initial_pose_message(parameters, self._latest.pose, self._config.default_map_id)
+        if msg is None:
+            return DriverResult.IMPOSSIBLE
+        if not await self._wait_for_subscriber("initial_pose"):
+            return DriverResult.RETRY
+        msg.header.stamp = self._host.node.get_clock().now().to_msg()
+        self._publishers["initial_pose"].publish(msg)
+        return DriverResult.SUCCESS
+
+
+@dataclass(slots=True)
+class _GoalWatch:
+    """Judges one drive from readouts: reached, stalled, over its deadline, e-stopped or faulted."""
+
+    goal: Pose
+    config: RosDriverConfig
+    deadline: float
+    last_progress: float
+    last_sent: float
+    best: float = math.inf
+    moved: bool = False
+
+    def verdict(self, readout: Readout, now: float) -> DriverResult | None:
+        """The drive's result if it is decided by ``readout`` at monotonic time ``now``, else None."""
+        if readout.faults:
+            return DriverResult.IMPOSSIBLE
+        if readout.e_stop:
+            return DriverResult.RETRY
+        if readout.pose is not None:
+            if self._reached(readout.pose):
+                return DriverResult.SUCCESS
+            self._note_distance(readout.pose, now)
+        if readout.driving:
+            self.moved = True
+            self.last_progress = now
+        if now - self.last_progress > self.config.stall_timeout or now > self.deadline:
+            return DriverResult.RETRY
+        return None
+
+    def should_resend(self, now: float) -> bool:
+        """Whether to publish the goal again: the robot has not moved yet and a period has passed."""
+        return not self.moved and now - self.last_sent >= self.config.goal_resend_period
+
+    def _reached(self, pose: Pose) -> bool:
+        cfg = self.config
+        if math.hypot(self.goal.x - pose.x, self.goal.y - pose.y) > cfg.position_tolerance:
+            return False
+        tolerance = cfg.heading_tolerance
+        return tolerance is None or abs(angle_difference(self.goal.theta, pose.theta)) <= tolerance
+
+    def _note_distance(self, pose: Pose, now: float) -> None:
+        distance = math.hypot(self.goal.x - pose.x, self.goal.y - pose.y)
+        if distance < self.best - self.config.progress_step:
+            self.best = distance
+            self.last_progress = now
+
+
+def _level(level: bytes | int) -> int:
+    """A ``DiagnosticStatus.level`` (a one-byte ``bytes`` in rclpy) as an int."""
+    return level[0] if isinstance(level, bytes) else int(level)
+
+
+def _safety(
+    diagnostics: Mapping[str, tuple[int, str]], e_stop_names: tuple[str, ...], field_names: tuple[str, ...]
+) -> tuple[bool, bool, tuple[str, ...]]:
+    """(e_stop, field_violation, faults) from the diagnostic statuses seen, by name and level."""
+    error, warn = _level(DiagnosticStatus.ERROR), _level(DiagnosticStatus.WARN)
+    e_stop = field_violation = False
+    faults: list[str] = []
+    for name, (level, message) in diagnostics.items():
+        kind = name.rsplit("/", 1)[-1].strip().lower()
+        if kind in e_stop_names:
+            e_stop = e_stop or level == error
+        elif kind in field_names:
+            field_violation = field_violation or level in (warn, error)
+        elif level == error:
+            faults.append(f"{name}: {message}" if message else name)
+    return e_stop, field_violation, tuple(faults)
+
+
+def _initial_pose_message(
+    parameters: Mapping[str, Any], here: Pose | None, default_map_id: str
+) -> PoseWithCovarianceStamped | None:
+    """The ``initialpose`` message for VDA 5050 ``initPosition`` parameters, or None if they are bad."""
+    try:
+        x, y = float(parameters["x"]), float(parameters["y"])
+        theta = float(parameters.get("theta", here.theta if here else 0.0))
+    except (KeyError, TypeError, ValueError):
+        return None
+    if not all(math.isfinite(v) for v in (x, y, theta)):
+        return None
+    msg = PoseWithCovarianceStamped()
+    msg.header.frame_id = str(parameters.get("mapId") or (here.map_id if here else "") or default_map_id)
+    msg.pose.pose.position.x = x
+    msg.pose.pose.position.y = y
+    msg.pose.pose.orientation = yaw_to_quaternion(theta)
+    covariance = [0.0] * 36
+    for i, variance in enumerate(_INITIAL_POSE_COVARIANCE):
+        covariance[i * 7] = variance
+    msg.pose.covariance = covariance
+    return msg

@@ -1,0 +1,311 @@
+"""RosDriver against the simulated ROS 2 base, both real rclpy nodes (own contexts) in this process."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from ros_fixtures import RosEnv
+
+from robots.agent.driver import DriverResult, Pose, Readout
+from robots.agent.readout_feed import ReadoutStream
+from robots.agent.ros_driver import RosDriver, RosDriverConfig
+from robots.rosutil import RosLinkError, RosNodeHost
+from sim.ros_base import BaseConfig, SimulatedBase
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[3]
+WAIT = 5.0
+"""Seconds a test waits for a readout before it fails (every wait here normally takes < 0.5 s)."""
+
+
+def fast_base(namespace: str, **overrides: Any) -> SimulatedBase:
+    """A quick base: 5 m/s, 10 rad/s, odometry at 50 Hz, in the test's namespace."""
+    settings: dict[str, Any] = {"speed": 5.0, "turn_rate": 10.0, "odometry_rate": 50.0, **overrides}
+    return SimulatedBase(BaseConfig(namespace=namespace, **settings))
+
+
+async def wait_readout(
+    stream: ReadoutStream, predicate: Callable[[Readout], bool], timeout: float = WAIT
+) -> Readout:
+    """The first readout from ``stream`` that satisfies ``predicate``."""
+
+    async def scan() -> Readout:
+        async for readout in stream:
+            if predicate(readout):
+                return readout
+        raise AssertionError("readout stream ended")
+
+    return await asyncio.wait_for(scan(), timeout)
+
+
+def near(pose: Pose | None, x: float, y: float, tolerance: float = 1e-3) -> bool:
+    """Whether ``pose`` is within ``tolerance`` metres of (x, y)."""
+    return pose is not None and math.hypot(pose.x - x, pose.y - y) <= tolerance
+
+
+@pytest.fixture
+def base(ros_env: RosEnv) -> Iterator[SimulatedBase]:
+    """A running fast simulated base in the test's namespace."""
+    simulated = fast_base(ros_env.namespace)
+    simulated.start()
+    yield simulated
+    simulated.close()
+
+
+@pytest.fixture
+async def driver(ros_env: RosEnv, base: SimulatedBase) -> AsyncIterator[RosDriver]:
+    """A started RosDriver that has heard the base's odometry."""
+    ros_driver = RosDriver(RosDriverConfig(namespace=ros_env.namespace, stall_timeout=2.0))
+    await ros_driver.start()
+    stream = ros_driver.readouts()
+    await wait_readout(stream, lambda r: r.pose is not None)
+    stream.close()
+    yield ros_driver
+    await ros_driver.stop()
+
+
+async def test_navigate_reaches_the_goal(driver: RosDriver, base: SimulatedBase) -> None:
+    """navigate returns SUCCESS within tolerance of the goal; the base then stands exactly on it."""
+    stream = driver.readouts()
+    result = await asyncio.wait_for(driver.navigate(Pose(3.0, 4.0, math.pi / 2, "map")), WAIT)
+    assert result is DriverResult.SUCCESS
+    assert near(driver.readout().pose, 3.0, 4.0, tolerance=0.1)
+    facing_up = await wait_readout(
+        stream, lambda r: near(r.pose, 3.0, 4.0) and r.pose is not None and r.pose.theta > math.pi / 2 - 1e-3
+    )
+    assert facing_up.pose is not None
+    assert facing_up.pose.theta == pytest.approx(math.pi / 2, abs=1e-3)
+    assert near((await wait_readout(stream, lambda r: not r.driving)).pose, 3.0, 4.0)
+    assert near(base.pose, 3.0, 4.0)
+
+
+async def test_a_five_node_route_runs_in_seconds(driver: RosDriver, base: SimulatedBase) -> None:
+    """Five goals in a row all succeed and the base ends on the last one."""
+    route = [(2.0, 0.0), (2.0, 2.0), (0.0, 3.0), (-2.0, 1.0), (0.0, 0.0)]
+    for x, y in route:
+        assert await asyncio.wait_for(driver.navigate(Pose(x, y)), WAIT) is DriverResult.SUCCESS
+    stream = driver.readouts()
+    await wait_readout(stream, lambda r: not r.driving and near(r.pose, 0.0, 0.0))
+    assert base.goals_received >= len(route)
+
+
+async def test_cancelling_navigate_stops_the_base(driver: RosDriver, base: SimulatedBase) -> None:
+    """Cancelling a drive halfway stops the base where it is: odometry speed drops to 0 and stays."""
+    stream = driver.readouts()
+    drive = asyncio.create_task(driver.navigate(Pose(30.0, 0.0)))
+    moving = await wait_readout(stream, lambda r: r.vx > 1.0)
+    drive.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await drive
+    stopped = await wait_readout(stream, lambda r: r.vx == 0.0 and r.omega == 0.0)
+    assert stopped.pose is not None and moving.pose is not None
+    assert 0.0 < stopped.pose.x < 30.0
+    for _ in range(5):  # the next odometry messages: standing, where it stopped
+        later = await wait_readout(stream, lambda r: True)
+        assert later.vx == 0.0 and later.omega == 0.0
+        assert near(later.pose, stopped.pose.x, stopped.pose.y)
+    assert base.velocity == (0.0, 0.0)
+
+
+async def test_battery_state_becomes_the_readout(driver: RosDriver, base: SimulatedBase) -> None:
+    """BatteryState percentage (0..1) reads as percent, with its voltage and the charging flag."""
+    stream = driver.readouts()
+    base.set_battery(42.0)
+    base.set_charging(True)
+    readout = await wait_readout(stream, lambda r: r.charging)
+    assert readout.battery_charge == pytest.approx(42.0, abs=0.1)
+    assert readout.battery_voltage == pytest.approx(42.0 + 8.4 * 0.42, abs=0.01)
+    base.set_charging(False)
+    assert not (await wait_readout(stream, lambda r: not r.charging)).charging
+
+
+async def test_e_stop_reads_out_and_refuses_driving(driver: RosDriver, base: SimulatedBase) -> None:
+    """An e-stop diagnostic sets readout.e_stop and navigate answers RETRY until it is released."""
+    stream = driver.readouts()
+    base.set_e_stop(True)
+    assert (await wait_readout(stream, lambda r: r.e_stop)).e_stop
+    assert await driver.navigate(Pose(1.0, 0.0)) is DriverResult.RETRY
+    base.set_e_stop(False)
+    await wait_readout(stream, lambda r: not r.e_stop)
+    assert await asyncio.wait_for(driver.navigate(Pose(1.0, 0.0)), WAIT) is DriverResult.SUCCESS
+
+
+async def test_e_stop_during_a_drive_ends_it_with_retry(driver: RosDriver, base: SimulatedBase) -> None:
+    """Pressing the e-stop mid-drive makes navigate return RETRY and the base stand."""
+    stream = driver.readouts()
+    drive = asyncio.create_task(driver.navigate(Pose(30.0, 0.0)))
+    await wait_readout(stream, lambda r: r.vx > 1.0)
+    base.set_e_stop(True)
+    assert await asyncio.wait_for(drive, WAIT) is DriverResult.RETRY
+    assert (await wait_readout(stream, lambda r: r.vx == 0.0)).e_stop
+
+
+async def test_faults_and_field_violation_read_out(driver: RosDriver, base: SimulatedBase) -> None:
+    """A fault diagnostic makes navigate IMPOSSIBLE until cleared; a field violation is reported."""
+    stream = driver.readouts()
+    base.inject_fault("lidar", "no scans")
+    base.set_field_violation(True)
+    readout = await wait_readout(stream, lambda r: bool(r.faults) and r.field_violation)
+    assert readout.faults == ("lidar: no scans",)
+    assert await driver.navigate(Pose(1.0, 0.0)) is DriverResult.IMPOSSIBLE
+    base.clear_fault("lidar")
+    base.set_field_violation(False)
+    cleared = await wait_readout(stream, lambda r: not r.faults and not r.field_violation)
+    assert not cleared.e_stop
+
+
+async def test_aggregated_diagnostic_names_are_understood(ros_env: RosEnv) -> None:
+    """Statuses named with a path ('/safety/e_stop') count by their last segment; arrays may be partial."""
+    driver = RosDriver(RosDriverConfig(namespace=ros_env.namespace))
+    await driver.start()
+    publisher_host = RosNodeHost("diagnostics_source", namespace=ros_env.namespace)
+    publisher = publisher_host.start().create_publisher(DiagnosticArray, "diagnostics", 10)
+    stream = driver.readouts()
+    try:
+        for status in (
+            DiagnosticStatus(name="/safety/e_stop", level=DiagnosticStatus.ERROR, message="pressed"),
+            DiagnosticStatus(name="/motors/left", level=DiagnosticStatus.ERROR, message="overcurrent"),
+        ):
+            # republished until heard: the first messages may go out before discovery completes
+            await _publish_until(publisher, DiagnosticArray(status=[status]), stream, status.name)
+        readout = driver.readout()
+        assert readout.e_stop
+        assert readout.faults == ("/motors/left: overcurrent",)
+    finally:
+        stream.close()
+        publisher_host.close()
+        await driver.stop()
+
+
+async def _publish_until(publisher: Any, msg: DiagnosticArray, stream: ReadoutStream, name: str) -> None:
+    """Publish ``msg`` every 0.1 s until a readout reflects the status ``name``."""
+
+    def reflects(readout: Readout) -> bool:
+        return readout.e_stop if name.endswith("e_stop") else any(f.startswith(name) for f in readout.faults)
+
+    for _ in range(int(WAIT / 0.1)):
+        publisher.publish(msg)
+        try:
+            await wait_readout(stream, reflects, timeout=0.1)
+        except TimeoutError:
+            continue
+        return
+    raise AssertionError(f"diagnostic {name} never reached the driver")
+
+
+async def test_send_velocity_drives_the_base(driver: RosDriver, base: SimulatedBase) -> None:
+    """send_velocity moves the base at that velocity; without new commands it stops (dead man)."""
+    stream = driver.readouts()
+    driver.send_velocity(1.0, 0.5)
+    moving = await wait_readout(stream, lambda r: r.vx > 0.0)
+    assert (moving.vx, moving.omega) == (pytest.approx(1.0), pytest.approx(0.5))
+    stopped = await wait_readout(stream, lambda r: r.vx == 0.0 and r.omega == 0.0)
+    assert stopped.pose is not None and stopped.pose.x > 0.0
+
+
+async def test_init_position_moves_the_base_to_another_map(driver: RosDriver, base: SimulatedBase) -> None:
+    """initPosition publishes initialpose: the base jumps there; goals on the old map are then IMPOSSIBLE."""
+    stream = driver.readouts()
+    parameters = {"x": 5.0, "y": -2.0, "theta": 1.0, "mapId": "b1_f3", "lastNodeId": "n7"}
+    assert await driver.run_action("initPosition", parameters) is DriverResult.SUCCESS
+    readout = await wait_readout(stream, lambda r: r.pose is not None and r.pose.map_id == "b1_f3")
+    assert near(readout.pose, 5.0, -2.0)
+    assert await driver.navigate(Pose(0.0, 0.0, 0.0, "map")) is DriverResult.IMPOSSIBLE
+    assert await asyncio.wait_for(driver.navigate(Pose(5.0, 0.0, 0.0, "b1_f3")), WAIT) is DriverResult.SUCCESS
+    assert await driver.run_action("initPosition", {"x": "east"}) is DriverResult.IMPOSSIBLE
+
+
+async def test_actions_without_ros_mapping(ros_env: RosEnv) -> None:
+    """Unknown action types are IMPOSSIBLE; types given a handler go to that handler."""
+    calls: list[Mapping[str, Any]] = []
+
+    async def open_compartment(parameters: Mapping[str, Any]) -> DriverResult:
+        calls.append(parameters)
+        return DriverResult.SUCCESS
+
+    driver = RosDriver(
+        RosDriverConfig(namespace=ros_env.namespace), actions={"openCompartment": open_compartment}
+    )
+    await driver.start()
+    try:
+        assert await driver.run_action("pick", {}) is DriverResult.IMPOSSIBLE
+        assert await driver.run_action("openCompartment", {"compartment": "A3"}) is DriverResult.SUCCESS
+        assert calls == [{"compartment": "A3"}]
+    finally:
+        await driver.stop()
+
+
+async def test_navigate_without_a_base_retries(ros_env: RosEnv) -> None:
+    """With nobody subscribed to the goal topic navigate gives up after the stall timeout: RETRY."""
+    driver = RosDriver(RosDriverConfig(namespace=ros_env.namespace, stall_timeout=0.3))
+    await driver.start()
+    try:
+        assert driver.readout().pose is None
+        assert await asyncio.wait_for(driver.navigate(Pose(1.0, 0.0)), WAIT) is DriverResult.RETRY
+    finally:
+        await driver.stop()
+
+
+async def test_a_base_that_does_not_move_is_a_stall(ros_env: RosEnv) -> None:
+    """A base that hears the goal but never moves (e-stop not reported) makes navigate RETRY."""
+    stuck = fast_base(ros_env.namespace, speed=1e-9, turn_rate=1e-9)
+    stuck.start()
+    driver = RosDriver(RosDriverConfig(namespace=ros_env.namespace, stall_timeout=0.5))
+    await driver.start()
+    try:
+        await wait_readout(driver.readouts(), lambda r: r.pose is not None)
+        assert await asyncio.wait_for(driver.navigate(Pose(2.0, 1.0)), WAIT) is DriverResult.RETRY
+        assert stuck.goals_received >= 1
+    finally:
+        await driver.stop()
+        stuck.close()
+
+
+async def test_teleop_before_start_is_an_error() -> None:
+    """send_velocity on a driver that was never started raises RosLinkError (nothing is published)."""
+    with pytest.raises(RosLinkError, match="not started"):
+        RosDriver().send_velocity(0.5, 0.0)
+
+
+SHUTDOWN_SCRIPT = """
+import asyncio, sys
+from robots.agent.driver import Pose
+from robots.agent.ros_driver import RosDriver, RosDriverConfig
+from sim.ros_base import BaseConfig, SimulatedBase
+
+async def main(namespace):
+    base = SimulatedBase(BaseConfig(namespace=namespace, speed=5.0, turn_rate=10.0))
+    base.start()
+    driver = RosDriver(RosDriverConfig(namespace=namespace))
+    await driver.start()
+    try:
+        print(await asyncio.wait_for(driver.navigate(Pose(1.0, 0.5)), 20))
+    finally:
+        await driver.stop()
+        base.close()
+
+asyncio.run(main(sys.argv[1]))
+"""
+
+
+def test_process_exits_cleanly(ros_env: RosEnv) -> None:
+    """A process that drives and then shuts both nodes down exits with 0 (no SIGABRT at exit)."""
+    done = subprocess.run(
+        [sys.executable, "-c", SHUTDOWN_SCRIPT, ros_env.namespace],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "success"
