@@ -12,6 +12,7 @@ setup(
     packages=[p for p in find_packages(include=[f"{n}*" for n in PACKAGES])],
     package_data={
         "maps": ["campuses/*.yaml", "campuses/*.geojson", "campuses/*/*"],
+        "launch": ["bridge/*.yaml"],
         "orchestrator": [
             "store/alembic.ini",
             "store/migrations/*.py",
