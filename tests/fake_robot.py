@@ -46,7 +46,8 @@ from interfaces.vda5050 import (
     parse_as,
     to_bytes,
 )
-from orchestrator.fleet import FleetEvent, FleetMaster
+from maps.model import Edge, GeoOrigin, Node, Site
+from orchestrator.fleet import FleetConfig, FleetEvent, FleetMaster, parse_fleet
 from orchestrator.fleet.digest import StateDigest
 from orchestrator.fleet.events import EventStream
 
@@ -327,3 +328,23 @@ class StateWaiter:
                 await self._changed.wait()
 
         await asyncio.wait_for(until(), TIMEOUT)
+
+
+def line_site(n: int = 5, spacing: float = 1.0, prefix: str = "n") -> Site:
+    """``n`` outdoor nodes ``{prefix}0..`` ``spacing`` metres apart in a line, joined by edges."""
+    site = Site("line", GeoOrigin(29.58, 105.06, 350.0))
+    for i in range(n):
+        site.add_node(Node(f"{prefix}{i}", spacing * i, 0.0))
+    for i in range(n - 1):
+        site.add_edge(Edge(f"e{i}", f"{prefix}{i}", f"{prefix}{i + 1}"))
+    return site
+
+
+def one_robot_fleet(serial: str = "r1", kind: str = "cart") -> FleetConfig:
+    """A fleet of one robot ``acme/{serial}`` (passwords are placeholders: the test brokers are open)."""
+    return parse_fleet(
+        {
+            "orchestrator": {"username": "orchestrator", "password": "x"},
+            "robots": [{"manufacturer": "acme", "serial": serial, "kind": kind, "password": "x"}],
+        }
+    )

@@ -14,12 +14,12 @@ from typing import Any
 import pytest
 import yaml
 from brokers import MosquittoBroker
-from fake_robot import next_event
+from fake_robot import line_site, next_event, one_robot_fleet
 
 from interfaces.clock import RealClock
 from interfaces.mqtt import MqttClient, MqttConfig
 from interfaces.vda5050 import Drop, Pick, make_action
-from maps.model import Edge, GeoOrigin, Node, Site
+from maps.model import Site
 from orchestrator.fleet import (
     FleetMaster,
     FleetOptions,
@@ -28,7 +28,6 @@ from orchestrator.fleet import (
     LinkChanged,
     NodePassed,
     OrderStatus,
-    parse_fleet,
 )
 from robots.agent.agent import Agent, make_driver, make_mqtt_client
 from robots.agent.config import parse_config
@@ -38,16 +37,6 @@ pytestmark = pytest.mark.integration
 
 WAIT = 20.0
 KEEPALIVE = 2
-
-
-def line_site(n: int, spacing: float) -> Site:
-    """``n`` outdoor nodes ``spacing`` metres apart in a line."""
-    site = Site("line", GeoOrigin(29.58, 105.06, 350.0))
-    for i in range(n):
-        site.add_node(Node(f"n{i}", spacing * i, 0.0))
-    for i in range(n - 1):
-        site.add_edge(Edge(f"e{i}", f"n{i}", f"n{i + 1}"))
-    return site
 
 
 def agent_settings(broker: MosquittoBroker, speed: float) -> dict[str, Any]:
@@ -68,12 +57,7 @@ def agent_settings(broker: MosquittoBroker, speed: float) -> dict[str, Any]:
 
 
 async def start_master(broker: MosquittoBroker, site: Site) -> FleetMaster:
-    fleet = parse_fleet(
-        {
-            "orchestrator": {"username": "orchestrator", "password": "x"},
-            "robots": [{"manufacturer": "acme", "serial": "r1", "kind": "cart", "password": "x"}],
-        }
-    )
+    fleet = one_robot_fleet()
     mqtt = MqttClient(MqttConfig(host=broker.host, port=broker.port))
     await mqtt.connect()
     master = FleetMaster(

@@ -9,13 +9,12 @@ from typing import Any
 
 import pytest
 from brokers import MosquittoBroker
-from fake_robot import next_event
+from fake_robot import line_site, next_event, one_robot_fleet
 from ros_fixtures import RosEnv
 
 from interfaces.clock import RealClock
 from interfaces.mqtt import MqttClient, MqttConfig
 from interfaces.vda5050 import Drop, Pick, make_action
-from maps.model import Edge, GeoOrigin, Node, Site
 from orchestrator.fleet import (
     FleetMaster,
     FleetOptions,
@@ -24,7 +23,6 @@ from orchestrator.fleet import (
     LinkChanged,
     NodePassed,
     OrderStatus,
-    parse_fleet,
 )
 from robots.agent.agent import Agent, make_mqtt_client
 from robots.agent.config import parse_config
@@ -36,16 +34,6 @@ pytestmark = pytest.mark.integration
 
 WAIT = 30.0
 PATH = ("n0", "n1", "n2", "n3", "n4")
-
-
-def corridor() -> Site:
-    """Five nodes 2 m apart along a corridor (outdoor map)."""
-    site = Site("corridor", GeoOrigin(29.58, 105.06, 350.0))
-    for i, nid in enumerate(PATH):
-        site.add_node(Node(nid, 2.0 * i, 0.0))
-    for i in range(len(PATH) - 1):
-        site.add_edge(Edge(f"e{i}", PATH[i], PATH[i + 1]))
-    return site
 
 
 class Locker:
@@ -69,15 +57,12 @@ async def test_order_with_five_nodes_and_two_actions_runs_through_the_ros_base(
     the orchestrator sees every node passed in order and the order FINISHED; each action ran once and
     the base stands at the last node."""
     clock = RealClock()
-    fleet = parse_fleet(
-        {
-            "orchestrator": {"username": "orchestrator", "password": "x"},
-            "robots": [{"manufacturer": "acme", "serial": "ros1", "kind": "indoor", "password": "x"}],
-        }
-    )
+    fleet = one_robot_fleet("ros1", "indoor")
     mqtt = MqttClient(MqttConfig(host=mqtt_broker.host, port=mqtt_broker.port))
     await mqtt.connect()
-    master = FleetMaster(fleet, mqtt, corridor(), clock=clock, options=FleetOptions(), owns_client=True)
+    master = FleetMaster(
+        fleet, mqtt, line_site(5, 2.0), clock=clock, options=FleetOptions(), owns_client=True
+    )
     await master.start()
     base = SimulatedBase(
         BaseConfig(

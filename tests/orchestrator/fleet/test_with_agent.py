@@ -6,12 +6,11 @@ import asyncio
 
 import pytest
 from brokers import MosquittoBroker
-from fake_robot import next_event
+from fake_robot import line_site, next_event, one_robot_fleet
 
 from interfaces.clock import RealClock
 from interfaces.mqtt import MqttClient, MqttConfig
 from interfaces.vda5050 import Drop, Pick, make_action
-from maps.model import Edge, GeoOrigin, Node, Site
 from orchestrator.fleet import (
     FactsheetReceived,
     FleetMaster,
@@ -21,7 +20,6 @@ from orchestrator.fleet import (
     LinkChanged,
     NodePassed,
     OrderStatus,
-    parse_fleet,
 )
 from robots.agent.agent import Agent, make_driver, make_mqtt_client
 from robots.agent.config import parse_config
@@ -31,26 +29,11 @@ pytestmark = pytest.mark.integration
 WAIT = 15.0
 
 
-def line_site() -> Site:
-    """Five outdoor nodes a metre apart in a line."""
-    site = Site("line", GeoOrigin(29.58, 105.06, 350.0))
-    for i in range(5):
-        site.add_node(Node(f"n{i}", float(i), 0.0))
-    for i in range(4):
-        site.add_edge(Edge(f"e{i}", f"n{i}", f"n{i + 1}"))
-    return site
-
-
 async def test_order_runs_end_to_end_on_the_agent(mqtt_broker: MosquittoBroker) -> None:
     """An order of 5 nodes and 2 actions goes to the real agent: confirmed by its state, every node
     reported passed in order, the order ends FINISHED; the agent's factsheet is registered."""
     clock = RealClock()
-    fleet = parse_fleet(
-        {
-            "orchestrator": {"username": "orchestrator", "password": "x"},
-            "robots": [{"manufacturer": "acme", "serial": "r1", "kind": "cart", "password": "x"}],
-        }
-    )
+    fleet = one_robot_fleet()
     mqtt = MqttClient(MqttConfig(host=mqtt_broker.host, port=mqtt_broker.port))
     await mqtt.connect()
     master = FleetMaster(fleet, mqtt, line_site(), clock=clock, options=FleetOptions(), owns_client=True)
