@@ -59,6 +59,7 @@ setup(
             "psycopg[binary]>=3.1",
             "jsonschema>=4.20",
         ],
+        "bench": ["ortools>=9.10"],
         "ros": [
             "ros-jazzy-rclpy",
             "ros-jazzy-rmw-fastrtps-cpp",

@@ -365,6 +365,57 @@ def bench_fleet(
         json_out.write_text(text + "\n", encoding="utf-8")
 
 
+class DispatchSuite(StrEnum):
+    vrptw = "vrptw"
+    pdptw = "pdptw"
+
+
+def _dispatch_line(row: dict[str, Any]) -> str:
+    bks = f"{row['bks_vehicles']}/{row['bks_distance']}" if row["bks_vehicles"] is not None else "-"
+    gap = f"{row['gap_pct']:+.2f}%" if row["gap_pct"] is not None else "-"
+    verdict = "feasible" if row["feasible"] else "INFEASIBLE"
+    return (
+        f"{row['instance']:<8} {row.get('solver', ''):<9} {row['vehicles']:>3} {row['distance']:>10.2f}  "
+        f"bks {bks:<13} gap {gap:>8}  {verdict}  {row['seconds']:.1f} s"
+    )
+
+
+@bench_app.command("dispatch")
+def bench_dispatch(
+    suite: Annotated[DispatchSuite, typer.Option(help="vrptw (Solomon format) or pdptw (Li & Lim)")],
+    instances: Annotated[Path, typer.Option(help="folder of *.txt instance files")],
+    bks: Annotated[Path, typer.Option(help="best-known solutions JSON")],
+    time_limit: Annotated[float, typer.Option("--time-limit", help="seconds per instance")] = 10.0,
+    json_out: Annotated[Path | None, typer.Option("--json", help="write the rows as JSON here")] = None,
+    limit: Annotated[int | None, typer.Option(help="only the first N instances (sorted by name)")] = None,
+    seed: Annotated[int, typer.Option(help="solver seed")] = 1,
+    baseline: Annotated[
+        bool, typer.Option(help="also run OR-Tools guided local search (if installed)")
+    ] = False,
+) -> None:
+    """Classical VRPTW/PDPTW instances: vehicles, distance, gap to the best known, feasibility."""
+    bench = _benchmark("dispatch")
+    from orchestrator.dispatch.errors import InstanceFormatError
+
+    try:
+        rows = bench.run_bench(
+            suite.value,
+            instances,
+            bks,
+            time_limit_s=time_limit,
+            limit=limit,
+            seed=seed,
+            baseline=baseline,
+            progress=lambda row: print(_dispatch_line(row), flush=True),
+        )
+    except (InstanceFormatError, ValueError, OSError, ImportError) as exc:
+        _fail(str(exc), EXIT_BAD_INPUT)
+    print(json.dumps(bench.summarise(rows), indent=2))
+    if json_out is not None:
+        json_out.write_text(json.dumps(rows, indent=1) + "\n", encoding="utf-8")
+        print(f"wrote {json_out}")
+
+
 @app.command("elevator-bridge")
 def elevator_bridge(
     config: Annotated[
