@@ -51,10 +51,18 @@ GNSS_FIX_STD: dict[GnssFixType, float] = {
 
 
 class Measurement(Protocol):
-    """What the localizer needs of a continuous measurement."""
+    """What the localizer needs of a continuous measurement (read-only, so frozen dataclasses match)."""
 
-    source: str
-    stamp: float
+    @property
+    def source(self) -> str:
+        """The sensor's configured name."""
+        ...
+
+    @property
+    def stamp(self) -> float:
+        """Seconds, on the sensor's clock."""
+        ...
+
     ANGLE_ROWS: ClassVar[tuple[int, ...]]
 
     def observation(self) -> Vector | None:
