@@ -45,7 +45,7 @@ lint: $(VENV)/.stamp-test
 	$(BIN)/lint-imports --no-cache
 
 typecheck: $(VENV)/.stamp-test
-	$(BIN)/mypy maps interfaces orchestrator launch elevator_bridge robots
+	$(BIN)/mypy maps interfaces orchestrator launch elevator_bridge robots sim
 
 # pytest exits 5 when it collected no tests: that is a failure here, not a pass.
 pytest: $(VENV)/.stamp-test

@@ -21,7 +21,6 @@ command decided so far has been answered (tests use it to step time deterministi
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
@@ -39,6 +38,7 @@ from interfaces.door import DoorRequest, door_requests, door_topic
 from interfaces.gate import GateRequest, gate_requests, gate_topic
 from interfaces.lift import LiftRequest, lift_requests, lift_topic
 from interfaces.mqtt import Message, MqttClient, Subscription, Will
+from interfaces.tasks import cancel_and_wait
 
 _M = TypeVar("_M", bound=BaseModel)
 
@@ -137,11 +137,7 @@ class BridgeService:
     async def stop(self) -> None:
         """Stop the loops and the drivers; say ``offline``."""
         tasks, self._tasks = self._tasks, []
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(tasks)
         for stream in self._streams:
             close = getattr(stream, "close", None) or getattr(stream, "aclose", None)
             if close is not None:

@@ -27,6 +27,7 @@ from typing import Any
 from elevator_bridge.drivers.base import within
 from interfaces.clock import Clock, RealClock
 from interfaces.mqtt import Message, MqttClient, MqttConfig, Subscription, Will
+from interfaces.tasks import cancel_and_wait
 from sim.lift import CarFault, CarMode, CarSnapshot, CommandResult, LiftCar
 
 _VENDOR_MODE = {CarMode.NORMAL: "NORMAL", CarMode.FIRE: "FIRE", CarMode.OUT_OF_SERVICE: "SERVICE"}
@@ -113,11 +114,7 @@ class IotBoxSim:
     async def stop(self) -> None:
         """Say offline and disconnect (a clean shutdown)."""
         tasks, self._tasks = self._tasks, []
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(tasks)
         with contextlib.suppress(ValueError):
             self.car.remove_listener(self._on_car_change)
         if self._client is not None:

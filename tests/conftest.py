@@ -14,9 +14,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from brokers import MosquittoBroker
 from campus_fixtures import small_site  # noqa: F401  (fixture)
 from ros_fixtures import ros_domain_id, ros_env  # noqa: F401  (fixtures)
+
+from sim.mosquitto import MosquittoBroker
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = (REPO / ".." / "shared" / "data").resolve()
@@ -175,7 +176,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     server.drop_schema(schema)
 
 
-# --- MQTT: a real Mosquitto per test (tests/brokers.py) ------------------------------------------------
+# --- MQTT: a real Mosquitto per test (sim/mosquitto.py) ------------------------------------------------
 
 
 @pytest.fixture

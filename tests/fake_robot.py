@@ -15,7 +15,6 @@ import socket
 from typing import Any, TypeVar
 
 import paho.mqtt.client as paho
-from brokers import MosquittoBroker
 from paho.mqtt.enums import CallbackAPIVersion
 from vda5050_samples import OfficialSchemas
 
@@ -50,6 +49,7 @@ from maps.model import Edge, GeoOrigin, Node, Site
 from orchestrator.fleet import FleetConfig, FleetEvent, FleetMaster, parse_fleet
 from orchestrator.fleet.digest import StateDigest
 from orchestrator.fleet.events import EventStream
+from sim.mosquitto import MosquittoBroker
 
 TIMEOUT = 5.0
 

@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import pytest
-from brokers import MosquittoBroker
 
 from elevator_bridge.config import BridgeConfig, parse_config
 from elevator_bridge.doors import credential_digest
@@ -42,6 +41,7 @@ from interfaces.lift import (
 )
 from interfaces.mqtt import MqttClient, MqttConfig, Subscription
 from orchestrator.facilities import Facilities
+from sim.mosquitto import MosquittoBroker
 
 STILL = {LiftMode.EMERGENCY, LiftMode.OFFLINE}
 T = TypeVar("T")

@@ -28,11 +28,8 @@ import contextlib
 import logging
 import multiprocessing
 import os
-import pwd
 import secrets
 import shutil
-import socket
-import subprocess
 import tempfile
 import time
 from collections.abc import Callable
@@ -50,6 +47,7 @@ from orchestrator.fleet import FleetConfig, FleetMaster, FleetOptions, SnapshotS
 from orchestrator.fleet.broker import write_broker_files
 from orchestrator.fleet.digest import StateDigest
 from orchestrator.store import SiteRepository, make_engine, session_factory, upgrade
+from sim.mosquitto import MosquittoBroker
 
 MAX_ROBOTS = 5000
 MAX_SECONDS = 600.0
@@ -72,66 +70,6 @@ def bench_fleet(robots: int) -> FleetConfig:
             ],
         }
     )
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class BenchBroker:
-    """Mosquitto on a free loopback port with the fleet's password file and ACL."""
-
-    def __init__(self, fleet: FleetConfig, folder: Path) -> None:
-        self.host, self.port = "127.0.0.1", _free_port()
-        self.folder = folder
-        files = write_broker_files(fleet, folder / "security", iterations=101)
-        conf = folder / "mosquitto.conf"
-        conf.write_text(
-            f"listener {self.port} 127.0.0.1\npersistence false\nlog_dest none\n" + files.conf.read_text(),
-            encoding="utf-8",
-        )
-        if os.geteuid() == 0:
-            user = pwd.getpwnam("mosquitto")
-            for path in (folder, folder / "security", conf):
-                os.chown(path, user.pw_uid, user.pw_gid)
-        self.conf = conf
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self, timeout: float = 10.0) -> None:
-        """Start Mosquitto and return once it accepts connections."""
-        mosquitto = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-        self.proc = subprocess.Popen(
-            [mosquitto, "-c", str(self.conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-        )
-        deadline = time.monotonic() + timeout
-        while True:
-            with contextlib.suppress(OSError), socket.create_connection((self.host, self.port), timeout=0.2):
-                return
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                err = (
-                    self.proc.stderr.read().decode()
-                    if self.proc.stderr and self.proc.poll() is not None
-                    else ""
-                )
-                raise RuntimeError(f"mosquitto did not start on port {self.port}: {err}")
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.proc.wait(timeout=0.02)
-
-    def stop(self) -> None:
-        """Stop Mosquitto."""
-        if self.proc is None:
-            return
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        if self.proc.stderr:
-            self.proc.stderr.close()
-        self.proc = None
 
 
 def _cpu_seconds(pids: list[int]) -> float:
@@ -159,7 +97,7 @@ class _Recorder:
 
 async def _measure(
     fleet: FleetConfig,
-    broker: BenchBroker,
+    broker: MosquittoBroker,
     go: Any,
     robot_pids: list[int],
     seconds: float,
@@ -250,7 +188,9 @@ def run_bench(
     logging.getLogger("robopost").setLevel(logging.WARNING)
     fleet = bench_fleet(robots)
     folder = Path(tempfile.mkdtemp(prefix="robopost-bench-"))
-    broker = BenchBroker(fleet, folder)
+    # The broker gets the whole (private) folder: Mosquitto, run as its own user, must enter it.
+    files = write_broker_files(fleet, folder / "security", iterations=101)
+    broker = MosquittoBroker(folder=folder, conf_extra=files.conf.read_text(), log=False)
     ctx = multiprocessing.get_context("fork")  # before any thread of ours exists
     go, stop = ctx.Event(), ctx.Event()
     procs: list[multiprocessing.process.BaseProcess] = []

@@ -66,7 +66,6 @@ counted in ``stats.malformed`` and ignored.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import logging
 from dataclasses import dataclass, replace
@@ -83,6 +82,7 @@ from elevator_bridge.drivers.base import (
 from interfaces.clock import Clock, RealClock
 from interfaces.lift import DoorState, LiftMode, MotionState
 from interfaces.mqtt import Message, MqttClient, MqttError, Subscription
+from interfaces.tasks import cancel_and_wait
 
 _MOTION = {"UP": MotionState.UP, "DOWN": MotionState.DOWN, "STOP": MotionState.STOPPED}
 _DOOR = {
@@ -233,11 +233,7 @@ class IotBoxDriver:
     async def stop(self) -> None:
         """Stop listening (the client stays connected: its owner closes it)."""
         tasks, self._tasks = self._tasks, []
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(tasks)
         if self._subscription is not None:
             self._client.unsubscribe(self._subscription)
             self._subscription = None

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from brokers import MosquittoBroker
 
 from interfaces.lift import LiftMode, LiftState, lift_topic
 from interfaces.mqtt import MqttClient, MqttConfig
+from sim.mosquitto import MosquittoBroker
 
 pytestmark = pytest.mark.integration
 

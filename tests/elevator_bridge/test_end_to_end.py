@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from brokers import MosquittoBroker
 from lift_testkit import MqttBarrier, Pump
 
 from elevator_bridge.app import build_driver
@@ -29,6 +28,7 @@ from orchestrator.facilities import Facilities, LiftAborted
 from sim.lift import CarDoor, Direction, LiftCar, LiftCarConfig
 from sim.lift_iot import IotBoxSim
 from sim.lift_modbus import RelayBoardSim
+from sim.mosquitto import MosquittoBroker
 
 pytestmark = pytest.mark.integration
 

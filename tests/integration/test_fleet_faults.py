@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 import yaml
-from brokers import MosquittoBroker
 from fake_robot import line_site, next_event, one_robot_fleet
 
 from interfaces.clock import RealClock
@@ -32,6 +31,7 @@ from orchestrator.fleet import (
 from robots.agent.agent import Agent, make_driver, make_mqtt_client
 from robots.agent.config import parse_config
 from robots.agent.sim_driver import SimDriver
+from sim.mosquitto import MosquittoBroker
 
 pytestmark = pytest.mark.integration
 

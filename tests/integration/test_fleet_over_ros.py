@@ -8,7 +8,6 @@ from collections.abc import Mapping
 from typing import Any
 
 import pytest
-from brokers import MosquittoBroker
 from fake_robot import line_site, next_event, one_robot_fleet
 from ros_fixtures import RosEnv
 
@@ -28,6 +27,7 @@ from robots.agent.agent import Agent, make_mqtt_client
 from robots.agent.config import parse_config
 from robots.agent.driver import DriverResult, Pose
 from robots.agent.ros_driver import RosDriver, RosDriverConfig
+from sim.mosquitto import MosquittoBroker
 from sim.ros_base import BaseConfig, SimulatedBase
 
 pytestmark = pytest.mark.integration

@@ -8,7 +8,6 @@ import sys
 import textwrap
 
 import pytest
-from brokers import MosquittoBroker
 
 from interfaces.mqtt import (
     MqttClient,
@@ -19,6 +18,7 @@ from interfaces.mqtt import (
     encode,
     topic_matches,
 )
+from sim.mosquitto import MosquittoBroker
 
 
 def _config(broker: MosquittoBroker, **kw: object) -> MqttConfig:
@@ -130,7 +130,7 @@ async def test_wrong_password_is_refused(make_broker) -> None:  # type: ignore[n
 
 async def test_unreachable_broker_times_out() -> None:
     """No broker on the port: MqttConnectError after the timeout."""
-    from brokers import free_port
+    from sim.mosquitto import free_port
 
     client = MqttClient(MqttConfig(port=free_port(), reconnect_max_s=0.2))
     with pytest.raises(MqttConnectError, match="no connection within"):

@@ -6,7 +6,7 @@ import subprocess
 import sys
 import textwrap
 
-from brokers import MosquittoBroker
+from sim.mosquitto import MosquittoBroker
 
 
 def test_qos1_burst_does_not_deadlock(mqtt_broker: MosquittoBroker) -> None:

@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 import yaml
-from brokers import free_port
 from fake_robot import SAMPLE_FLEET
 from typer.testing import CliRunner
 
@@ -22,6 +21,7 @@ from launch.cli import app
 from orchestrator.fleet import parse_fleet
 from orchestrator.fleet.digest import read_state
 from orchestrator.fleet.picture import FleetPicture
+from sim.mosquitto import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 runner = CliRunner()

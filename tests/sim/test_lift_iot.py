@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from brokers import MosquittoBroker
 
 from interfaces.mqtt import MqttClient, MqttConfig
 from sim.lift import LiftCar, LiftCarConfig
 from sim.lift_iot import IotBoxSim, vendor_status
+from sim.mosquitto import MosquittoBroker
 
 FLOORS = ("1", "2", "3")
 LABELS = {"1": "G", "2": "1F", "3": "2F"}

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from brokers import MosquittoBroker
 
 from elevator_bridge.drivers.base import LiftStatus, StatusStream
 from elevator_bridge.drivers.iot_mqtt import IotBoxConfig, IotBoxDriver
@@ -24,6 +23,7 @@ from interfaces.mqtt import MqttClient, MqttConfig
 from sim.lift import CarSnapshot, LiftCar, LiftCarConfig, drive_until
 from sim.lift_iot import IotBoxSim
 from sim.lift_modbus import RelayBoardSim
+from sim.mosquitto import MosquittoBroker
 
 CAR_FLOORS = ("1", "2", "3", "4", "5", "6")
 

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from brokers import MosquittoBroker
 from fake_robot import SAMPLE_FLEET, FakeRobot, StateWaiter
 from vda5050_samples import OfficialSchemas
 
@@ -17,6 +16,7 @@ from maps.io import load_map
 from maps.model import Site
 from orchestrator.fleet import FleetConfig, FleetMaster, FleetOptions, parse_fleet
 from orchestrator.settings import default_campus_map
+from sim.mosquitto import MosquittoBroker
 
 T0 = 1_800_000_000.0
 """Where the virtual clock starts (2027-01-15 08:00:00 UTC)."""

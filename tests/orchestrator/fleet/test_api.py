@@ -6,7 +6,6 @@ from pathlib import Path
 
 import httpx
 import yaml
-from brokers import MosquittoBroker
 from fake_robot import SAMPLE_FLEET, FakeRobot, StateWaiter
 from vda5050_samples import OfficialSchemas
 
@@ -15,6 +14,7 @@ from maps.io import save_site
 from maps.model import Site
 from orchestrator.app import create_app
 from orchestrator.settings import CampusSettings, DatabaseSettings, FleetSettings, MqttSettings, Settings
+from sim.mosquitto import MosquittoBroker
 
 
 def _settings(tmp_path: Path, site: Site, broker: MosquittoBroker | None) -> Settings:

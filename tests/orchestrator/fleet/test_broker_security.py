@@ -11,7 +11,6 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from brokers import MosquittoBroker
 from fake_robot import FakeRobot, StateWaiter
 from vda5050_samples import OfficialSchemas
 
@@ -21,6 +20,7 @@ from interfaces.vda5050 import ConnectionState
 from maps.model import Site
 from orchestrator.fleet import FleetConfig, FleetMaster, FleetOptions, Leg, Link
 from orchestrator.fleet.broker import acl_text, password_hash, write_broker_files
+from sim.mosquitto import MosquittoBroker
 
 pytestmark = pytest.mark.integration
 

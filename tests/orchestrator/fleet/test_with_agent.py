@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from brokers import MosquittoBroker
 from fake_robot import line_site, next_event, one_robot_fleet
 
 from interfaces.clock import RealClock
@@ -23,6 +22,7 @@ from orchestrator.fleet import (
 )
 from robots.agent.agent import Agent, make_driver, make_mqtt_client
 from robots.agent.config import parse_config
+from sim.mosquitto import MosquittoBroker
 
 pytestmark = pytest.mark.integration
 

@@ -16,7 +16,6 @@ from typing import Any
 import pytest
 import yaml
 from agent_samples import MANUFACTURER, MAP, SERIAL, act, instant, line_order
-from brokers import MosquittoBroker
 from vda5050_samples import OfficialSchemas
 
 from interfaces.clock import RealClock, VirtualClock
@@ -39,6 +38,7 @@ from robots.agent.agent import Agent, make_mqtt_client
 from robots.agent.config import AgentConfig, parse_config
 from robots.agent.driver import Pose
 from robots.agent.sim_driver import SimDriver, SimDriverConfig
+from sim.mosquitto import MosquittoBroker
 
 pytestmark = pytest.mark.integration
 

@@ -1,8 +1,10 @@
-"""A real Mosquitto broker per test: own config, own free loopback port, own users and ACL.
+"""A real Mosquitto broker of our own: own config, own free loopback port, own users and ACL.
 
-Started as root, Mosquitto drops to the ``mosquitto`` user before it reads its password, ACL and log
-files, so those are handed to that user (see ../shared/RECIPES.md). ``restart()`` keeps the port, for
-tests of clients that must survive a broker restart.
+Tests (fixtures ``mqtt_broker``/``make_broker``) and benchmarks start their brokers with it. Started as
+root, Mosquitto drops to the ``mosquitto`` user before it reads its password, ACL and log files, so the
+broker's folder is handed to that user (see ../shared/RECIPES.md). ``restart()`` keeps the port, for
+clients that must survive a broker restart. ``conf_extra`` appends ready-made configuration (e.g. the
+password file and ACL written by ``robopost fleet broker-config``, placed inside ``dir``).
 """
 
 from __future__ import annotations
@@ -33,20 +35,37 @@ class MosquittoBroker:
     """One Mosquitto process. ``users`` maps user → password (None: anonymous allowed);
     ``acl`` is the text of an ACL file (None: every user may do everything)."""
 
-    def __init__(self, users: dict[str, str] | None = None, acl: str | None = None) -> None:
+    def __init__(
+        self,
+        users: dict[str, str] | None = None,
+        acl: str | None = None,
+        *,
+        folder: Path | None = None,
+        conf_extra: str = "",
+        log: bool = True,
+    ) -> None:
         self.port = free_port()
         self.host = "127.0.0.1"
-        self.dir = Path(tempfile.mkdtemp(prefix="robopost-mqtt-"))
+        self.dir = folder or Path(tempfile.mkdtemp(prefix="robopost-mqtt-"))
+        self.dir.mkdir(parents=True, exist_ok=True)
         self.users = users
         self.acl = acl
+        self.conf_extra = conf_extra
+        self.logging = log
         self.proc: subprocess.Popen[bytes] | None = None
         self._write_config()
 
     def _write_config(self) -> None:
-        lines = [f"listener {self.port} 127.0.0.1", "persistence false", f"log_dest file {self.dir / 'log'}"]
+        lines = [f"listener {self.port} 127.0.0.1", "persistence false"]
         lines.append("set_tcp_nodelay true")  # no Nagle delay on small request/ack messages
-        lines.append("log_type error\nlog_type warning\nlog_type notice\nlog_type information")
-        if self.users is None:
+        if self.logging:
+            lines.append(f"log_dest file {self.dir / 'log'}")
+            lines.append("log_type error\nlog_type warning\nlog_type notice\nlog_type information")
+        else:
+            lines.append("log_dest none")
+        if self.conf_extra:
+            lines.append(self.conf_extra.strip())
+        elif self.users is None:
             lines.append("allow_anonymous true")
         else:
             lines.append("allow_anonymous false")
@@ -61,9 +80,9 @@ class MosquittoBroker:
         (self.dir / "mosquitto.conf").write_text("\n".join(lines) + "\n", encoding="utf-8")
         (self.dir / "log").touch()
         if os.geteuid() == 0:
-            user = pwd.getpwnam("mosquitto")
-            for path in [self.dir, *self.dir.iterdir()]:
-                os.chown(path, user.pw_uid, user.pw_gid)
+            owner = pwd.getpwnam("mosquitto")
+            for path in [self.dir, *self.dir.rglob("*")]:
+                os.chown(path, owner.pw_uid, owner.pw_gid)
                 if path.is_file():
                     path.chmod(0o600)
 
