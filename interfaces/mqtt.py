@@ -124,6 +124,20 @@ class Subscription:
 
     def __post_init__(self) -> None:
         self._queue = asyncio.Queue(self.maxsize)
+        self._granted = asyncio.get_running_loop().create_future()
+
+    @property
+    def granted(self) -> bool:
+        """Whether the broker has acknowledged the subscription (SUBACK) at least once."""
+        return self._granted.done()
+
+    async def wait_granted(self, timeout: float = 10.0) -> None:
+        """Wait for the broker's SUBACK: from then on no message published to ``pattern`` is missed."""
+        await asyncio.wait_for(asyncio.shield(self._granted), timeout)
+
+    def _grant(self) -> None:
+        if not self._granted.done():
+            self._granted.set_result(None)
 
     def offer(self, message: Message) -> None:
         try:
@@ -172,6 +186,7 @@ class MqttClient:
         self._first: asyncio.Future[None] = self._loop.create_future()
         self._lock = threading.RLock()
         self._acks: dict[int, asyncio.Future[None]] = {}  # touched on the loop only
+        self._suback_waiters: dict[int, Subscription] = {}  # SUBSCRIBE message id → subscription
         self._closing = False
         self._paho = self._make_paho(will)
 
@@ -198,6 +213,7 @@ class MqttClient:
         c.on_disconnect = self._on_disconnect
         c.on_message = self._on_message
         c.on_publish = self._on_publish
+        c.on_subscribe = self._on_subscribe
         c.on_socket_open = _no_delay
         return c
 
@@ -211,7 +227,9 @@ class MqttClient:
             return
         with self._lock:
             for sub in list(self._subs):
-                client.subscribe(sub.pattern, sub.qos)
+                _rc, mid = client.subscribe(sub.pattern, sub.qos)
+                if mid is not None:
+                    self._suback_waiters[mid] = sub
         self._hand_over(self._up)
 
     def _on_disconnect(self, _c: paho.Client, _u: Any, _f: Any, rc: ReasonCode, _p: Any) -> None:
@@ -224,6 +242,10 @@ class MqttClient:
         # paho calls this holding its message mutex, which ``publish`` needs too: take no lock here
         # (taking ours deadlocked against a publish in progress); the loop resolves the waiter.
         self._hand_over(self._acked, mid)
+
+    def _on_subscribe(self, _c: paho.Client, _u: Any, mid: int, _rcs: Any, _p: Any) -> None:
+        # Like _on_publish: no lock here, the loop looks the message id up.
+        self._hand_over(self._subacked, mid)
 
     # ---- loop side -------------------------------------------------------------------------------
 
@@ -247,6 +269,12 @@ class MqttClient:
         self.connected.clear()
         if not self._closing:
             self.log.warning("mqtt %s link lost (%s); reconnecting", self._where(), reason)
+
+    def _subacked(self, mid: int) -> None:
+        with self._lock:
+            sub = self._suback_waiters.pop(mid, None)
+        if sub is not None:
+            sub._grant()
 
     def _acked(self, mid: int) -> None:
         """The broker acknowledged ``mid``. Runs on the loop, so never before ``publish`` registered
@@ -294,7 +322,9 @@ class MqttClient:
         with self._lock:
             self._subs.append(sub)
             if self.connected.is_set():
-                self._paho.subscribe(pattern, qos)
+                _rc, mid = self._paho.subscribe(pattern, qos)
+                if mid is not None:
+                    self._suback_waiters[mid] = sub
         return sub
 
     def unsubscribe(self, sub: Subscription) -> None:

@@ -173,6 +173,8 @@ class FleetMaster:
                 )
                 self._subs.append(sub)
                 self._spawn(self._ingest(sub, kind, handler))
+        if self.mqtt.connected.is_set():  # from here on no robot message is missed
+            await asyncio.gather(*(sub.wait_granted() for sub in self._subs))
         self._spawn(self._every(self.options.stale_check_s, self._check_stale_now))
 
     async def stop(self) -> None:

@@ -57,6 +57,8 @@ async def test_publish_subscribe_and_retained(mqtt_broker: MosquittoBroker) -> N
     await pub.connect()
     await sub.connect()
     stream = sub.subscribe("robopost/+/state")
+    await stream.wait_granted()
+    assert stream.granted
     await pub.publish("robopost/r1/state", {"n": 0}, qos=1, retain=True, wait=True)
     late = MqttClient(_config(mqtt_broker))
     await late.connect()
@@ -81,6 +83,7 @@ async def test_resubscribes_and_resends_after_broker_restart(mqtt_broker: Mosqui
     reconnected = asyncio.Event()
     sub.on_connect(reconnected.set)
     stream = sub.subscribe("t/#")
+    await stream.wait_granted()
     mqtt_broker.restart()
     await asyncio.wait_for(reconnected.wait(), 10)
     await asyncio.wait_for(pub.connected.wait(), 10)
