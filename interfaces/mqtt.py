@@ -128,12 +128,17 @@ class Subscription:
 
     @property
     def granted(self) -> bool:
-        """Whether the broker has acknowledged the subscription (SUBACK) at least once."""
+        """Whether the broker has acknowledged the subscription (SUBACK) on the current connection."""
         return self._granted.done()
 
     async def wait_granted(self, timeout: float = 10.0) -> None:
-        """Wait for the broker's SUBACK: from then on no message published to ``pattern`` is missed."""
+        """Wait for the broker's SUBACK on the current connection (after a reconnection: for the
+        subscription made again): from then on no message published to ``pattern`` is missed."""
         await asyncio.wait_for(asyncio.shield(self._granted), timeout)
+
+    def _regrant(self) -> None:
+        if self._granted.done():
+            self._granted = asyncio.get_running_loop().create_future()
 
     def _grant(self) -> None:
         if not self._granted.done():
@@ -255,6 +260,9 @@ class MqttClient:
         self.log.error("mqtt %s refused: %s", self._where(), reason)
 
     def _up(self) -> None:
+        with self._lock:  # subscriptions made again by _on_connect wait for their new SUBACK
+            for sub in self._suback_waiters.values():
+                sub._regrant()
         self.connections += 1
         self.connected.set()
         if not self._first.done():

@@ -86,6 +86,7 @@ async def test_resubscribes_and_resends_after_broker_restart(mqtt_broker: Mosqui
     await stream.wait_granted()
     mqtt_broker.restart()
     await asyncio.wait_for(reconnected.wait(), 10)
+    await stream.wait_granted()  # the subscription made again on the new connection
     await asyncio.wait_for(pub.connected.wait(), 10)
     await pub.publish("t/after", "hello", qos=1, wait=True)
     msg = await asyncio.wait_for(stream.get(), 5)
