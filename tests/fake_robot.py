@@ -119,6 +119,8 @@ class FakeRobot:
         await self.mqtt.connect()
         orders = self.mqtt.subscribe(str(self.topic.sibling("order")))
         instant = self.mqtt.subscribe(str(self.topic.sibling("instantActions")))
+        await orders.wait_granted()
+        await instant.wait_granted()
         self._tasks = [
             asyncio.create_task(self._pump(orders, Order, TopicKind.ORDER, self.orders_in)),
             asyncio.create_task(

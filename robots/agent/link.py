@@ -119,6 +119,7 @@ class VehicleLink:
         self._dirty = asyncio.Event()
         self._last_state = -float("inf")
         self._tasks: list[asyncio.Task[None]] = []
+        self._subscriptions: list[Subscription] = []
         self._resyncs: set[asyncio.Task[None]] = set()
         vehicle.add_listener(self._dirty.set)
         vehicle.on_factsheet_request = self.request_factsheet
@@ -137,6 +138,7 @@ class VehicleLink:
         }
         for kind, handler in handlers.items():
             sub = self.mqtt.subscribe(str(self.topic(kind)), qos=1, maxsize=1000)
+            self._subscriptions.append(sub)
             self._tasks.append(asyncio.create_task(self._consume(sub, handler), name=f"link-{kind}"))
         self._tasks.append(asyncio.create_task(self._state_loop(), name="link-state"))
         if self.settings.visualization_period > 0:
@@ -157,7 +159,15 @@ class VehicleLink:
     # --- out -------------------------------------------------------------------------------------------
 
     async def resync(self) -> None:
-        """Connection ONLINE, the factsheet, and a full state (after every (re)connection)."""
+        """Connection ONLINE, the factsheet, and a full state (after every (re)connection).
+
+        ONLINE goes out only once the broker granted our order/instantActions subscriptions, so an
+        order master control sends on seeing ONLINE cannot be lost."""
+        try:
+            for sub in self._subscriptions:
+                await sub.wait_granted()
+        except TimeoutError:  # the link went down again meanwhile; the next connection resyncs
+            return
         await self._publish_connection(ConnectionState.ONLINE)
         await self.publish_factsheet()
         self._dirty.set()

@@ -74,9 +74,8 @@ class Master:
         self.messages: defaultdict[TopicKind, list[Any]] = defaultdict(list)
         self.invalid: list[str] = []
         self._arrived = asyncio.Event()
-        self._task = asyncio.create_task(
-            self._watch(mqtt.subscribe(f"robopost/v2/{MANUFACTURER}/{SERIAL}/+"))
-        )
+        self.subscription = mqtt.subscribe(f"robopost/v2/{MANUFACTURER}/{SERIAL}/+")
+        self._task = asyncio.create_task(self._watch(self.subscription))
 
     def topic(self, kind: TopicKind) -> str:
         return str(Topic(manufacturer=MANUFACTURER, serial_number=SERIAL, kind=kind))
@@ -132,6 +131,7 @@ async def master(mqtt_broker: MosquittoBroker, shared_data: Path) -> AsyncIterat
     client = MqttClient(MqttConfig(host=mqtt_broker.host, port=mqtt_broker.port, keepalive=KEEPALIVE))
     await client.connect()
     master = Master(client, OfficialSchemas(shared_data))
+    await master.subscription.wait_granted()  # nothing the robot sends from now on is missed
     yield master
     await master.close()
     assert master.invalid == []
