@@ -42,6 +42,7 @@ setup(
         "pyserial>=3.5",
         "pymodbus>=3.6",
         "psutil>=5.9",
+        "pyvrp>=0.14,<0.15",
     ],
     extras_require={
         "postgres": ["psycopg[binary]>=3.1"],

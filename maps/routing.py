@@ -71,7 +71,8 @@ class Route:
 class Router:
     """Routing for one profile on one site. Build once, query many times (the site must not change)."""
 
-    def __init__(self, site: Site, profile: str | Profile) -> None:
+    def __init__(self, site: Site, profile: str | Profile, closed_lifts: Iterable[str] = ()) -> None:
+        """``closed_lifts``: lift ids out of service, left out of every route."""
         if isinstance(profile, str):
             if profile not in site.profiles:
                 known = ", ".join(sorted(site.profiles))
@@ -79,6 +80,7 @@ class Router:
             profile = site.profiles[profile]
         self.site = site
         self.profile = profile
+        self.closed_lifts = frozenset(closed_lifts)
         self.graph = nx.DiGraph()
         self._build()
         self._index: dict[str, int] | None = None
@@ -141,7 +143,8 @@ class Router:
                 self._add(e.b, e.a, Step("edge", e.id, e.b, e.a, length, time, e.door, e.gate))
         if self.profile.lifts:
             for lift in self.site.lifts.values():
-                self._add_lift(lift)
+                if lift.id not in self.closed_lifts:
+                    self._add_lift(lift)
 
     def _add_lift(self, lift: Lift) -> None:
         stops = [(f, n) for f, n in lift.landings.items() if n in self.graph]
@@ -252,6 +255,40 @@ class Router:
         times = dijkstra(csr, directed=True, indices=unique)
         row = {s: i for i, s in enumerate(unique)}
         return np.asarray(times[[row[s] for s in src]][:, dst])
+
+    def legs(self, ends: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Times (s), lengths (m) and lift rides along the fastest route between each pair of ``ends``.
+
+        Unreachable pairs have time and length ``inf`` and -1 rides. One Dijkstra per distinct end, then
+        lengths and rides summed back along its shortest-path tree.
+        """
+        index, csr = self._compiled()
+        nodes = self._indices(ends, index)
+        n = len(index)
+        steps = {(index[u], index[v]): step for u, v, step in self.graph.edges(data="step")}
+        unique = sorted(set(nodes))
+        times, pred = dijkstra(csr, directed=True, indices=unique, return_predecessors=True)
+        k = len(nodes)
+        out_t, out_m, out_r = np.full((k, k), np.inf), np.full((k, k), np.inf), np.full((k, k), -1)
+        row = {s: i for i, s in enumerate(unique)}
+        for src in unique:
+            r = row[src]
+            metres, rides = np.full(n, np.inf), np.zeros(n, dtype=np.int64)
+            metres[src] = 0.0
+            for v in np.argsort(times[r], kind="stable"):
+                p = pred[r, v]
+                if p < 0:
+                    continue
+                step = steps[(int(p), int(v))]
+                metres[v] = metres[p] + step.length_m
+                rides[v] = rides[p] + (step.kind == "lift")
+            for i, a in enumerate(nodes):
+                if a != src:
+                    continue
+                out_t[i] = times[r][nodes]
+                out_m[i] = metres[nodes]
+                out_r[i] = np.where(np.isfinite(out_t[i]), rides[nodes], -1)
+        return out_t, out_m, out_r
 
     def _indices(self, specs: Iterable[str], index: dict[str, int]) -> list[int]:
         out = []
