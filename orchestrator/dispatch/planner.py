@@ -166,9 +166,12 @@ class _Planner:
             self._window(window, following)
         for parcel in self.pending.values():
             self.unplanned.setdefault(parcel.id, self._why_not(parcel))
+        stranded: set[str] = set()
         for building, waiting in self.mailroom.items():
             for parcel, _ in waiting:
                 self.unplanned[parcel.id] = f"no indoor robot of {building} could deliver it today"
+                stranded.add(parcel.id)
+        self._keep_at_station(stranded)
         plan = Plan(created_s=self.now, legs=self._assemble(), unplanned=self.unplanned)
         return self._requests(plan, insert)
 
@@ -181,13 +184,17 @@ class _Planner:
         open_windows = [w for w in self.s.windows if w.end_s > self.now and _eligible(parcel, w)]
         if not open_windows:
             return "none of its delivery windows is left today"
+        if all(parcel.deadline_s < w.start_s + self.t.stop_dwell_s for w in open_windows):
+            return "its deadline comes before any of its delivery windows could serve it"
         return "no cart capacity left in its delivery windows"
 
     # ---- one window ----------------------------------------------------------------------------
 
     def _window(self, window: Window, following: Window | None) -> None:
-        for st in self.states.values():
-            st.trips_in_window = 0
+        for st in self.states.values():  # a released trip of this window counts: the next one reloads
+            st.trips_in_window = sum(
+                leg.kind is LegKind.LOAD and leg.window == window.id for leg in st.robot.committed
+            )
         cart_table = self._cart_table()
         if cart_table is not None and self.carts:
             self._cart_trips(window, cart_table)
@@ -212,6 +219,8 @@ class _Planner:
         for parcel in self.pending.values():
             if not _eligible(parcel, window) or parcel.received_s > window.end_s:
                 continue
+            if parcel.deadline_s < window.start_s + self.t.stop_dwell_s + self.t.dwell_per_parcel_s:
+                continue  # cannot be met in this window, and would hold back the others
             if table.has(parcel.destination) and parcel.destination != self.s.station:
                 groups[(LegKind.DWELL, parcel.destination, None)].append(parcel)
                 continue
@@ -248,7 +257,10 @@ class _Planner:
         model = TripModel(
             home=self.s.station,
             capacity=capacity,
-            depart_s=max(self.now, window.start_s - home_service),
+            depart_s=max(
+                self.now,
+                window.start_s - home_service - max(table.time(self.s.station, v.place) for v, _ in visits),
+            ),
             return_by_s=window.end_s + RETURN_SLACK_S,
             home_service_s=home_service,
         )
@@ -301,7 +313,9 @@ class _Planner:
         load_s = t.load_per_parcel_s * len(parcels) + (t.reload_s if st.trips_in_window else 0.0)
         arrive = st.free_s + table.time(st.place, self.s.station)
         received = max(self.pending[p].received_s for p in parcels)
-        start = max(arrive, window.start_s - load_s, self.now, received)
+        # leave so as to reach the first stop when it opens (not earlier: students are not there yet)
+        leave_by = trip[0].earliest_s - table.time(self.s.station, trip[0].place) - load_s
+        start = max(arrive, leave_by, self.now, received)
         legs = [
             self._leg(
                 st,
@@ -528,6 +542,23 @@ class _Planner:
                 if parcel.id == pid:
                     return parcel
         return self.pending[pid]
+
+    def _keep_at_station(self, stranded: set[str]) -> None:
+        """Take parcels no indoor robot can deliver off the carts (empty hand-offs and trips go too)."""
+        if not stranded:
+            return
+        for st in self.states.values():
+            kept: list[Leg] = []
+            for leg in st.legs:
+                if leg.kind in (LegKind.LOAD, LegKind.HANDOFF, LegKind.MEET) and set(leg.parcels) & stranded:
+                    leg = replace(leg, parcels=tuple(p for p in leg.parcels if p not in stranded))
+                    if not leg.parcels and leg.kind is not LegKind.LOAD:
+                        continue
+                if leg.kind is LegKind.RETURN and kept and kept[-1].kind is LegKind.LOAD and not kept[-1].parcels:
+                    kept.pop()  # nothing left to carry: the trip is not run
+                    continue
+                kept.append(leg)
+            st.legs = kept
 
     # ---- charging ------------------------------------------------------------------------------
 

@@ -71,14 +71,17 @@ def solve_trips(
 ) -> tuple[list[list[int]], list[int]]:
     """Trips as lists of indices into ``visits`` in order, and the indices left out (optional ones).
 
-    Visits whose place the table cannot reach from home (or back) are left out before solving.
+    Visits whose place the table cannot reach from home (or back), or whose window closes before it
+    opens or before the trips may leave, are left out before solving.
     """
     if not visits:
         return [], []
     reachable = [
         i
         for i, v in enumerate(visits)
-        if table.reachable(model.home, v.place) and table.reachable(v.place, model.home)
+        if table.reachable(model.home, v.place)
+        and table.reachable(v.place, model.home)
+        and v.latest_s >= max(v.earliest_s, v.release_s, model.depart_s)
     ]
     left_out = [i for i in range(len(visits)) if i not in set(reachable)]
     if not reachable:
