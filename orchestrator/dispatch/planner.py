@@ -24,6 +24,7 @@ Mini-program requests are then inserted one by one (``insertion.insert_request``
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -55,6 +56,7 @@ from orchestrator.dispatch.trips import TripModel, Visit, solve_trips
 PRIZE = 50_000  # a visit's worth in metres: far above any detour on a campus
 PRIZE_PER_PARCEL = 1_000
 ROLLED_BONUS = 5_000  # parcels that already came back once go first
+URGENT_BONUS = 10_000  # parcels whose last window this is
 RETURN_SLACK_S = 1800.0  # a cart may come back to the station this long after its window ends
 
 
@@ -68,6 +70,10 @@ class _State:
     level_wh: float
     legs: list[Leg] = field(default_factory=list)
     trips_in_window: int = 0
+    start: tuple[str, float] = ("", 0.0)  # where and when it is free before any new leg
+
+    def __post_init__(self) -> None:
+        self.start = (self.place, self.free_s)
 
     def energy(self, table: TravelTable, a: str, b: str) -> float:
         return self.robot.battery.cost(table.length(a, b), max(0, table.lift_rides(a, b)))
@@ -85,6 +91,7 @@ class _Stop:
     earliest_s: float
     latest_s: float
     building: str | None = None
+    urgent: int = 0  # parcels for which this is the last window that can serve them
 
 
 def plan_campus(
@@ -230,7 +237,8 @@ class _Planner:
         visits: list[tuple[_Stop, int]] = []
         t = self.t
         for (kind, place, building), parcels in groups.items():
-            parcels.sort(key=lambda p: (-p.rolled, p.deadline_s, p.id))
+            last = {p.id: self._last_chance(p, window) for p in parcels}
+            parcels.sort(key=lambda p: (not last[p.id], -p.rolled, p.deadline_s, p.id))
             for chunk in _chunks(parcels, capacity):
                 n = len(chunk)
                 if kind is LegKind.DWELL:
@@ -238,14 +246,35 @@ class _Planner:
                     latest = min(window.end_s, *(p.deadline_s for p in chunk)) - duration
                 else:
                     duration = t.transfer_s + t.transfer_per_parcel_s * n
-                    latest = window.end_s - duration
-                prize = PRIZE + PRIZE_PER_PARCEL * n + ROLLED_BONUS * sum(p.rolled > 0 for p in chunk)
+                    lead = max(self._indoor_lead(building or "", p) for p in chunk)
+                    latest = min(window.end_s, *(p.deadline_s - lead for p in chunk)) - duration
+                urgent = sum(last[p.id] for p in chunk)
+                prize = PRIZE + PRIZE_PER_PARCEL * n + URGENT_BONUS * urgent
+                prize += ROLLED_BONUS * sum(p.rolled > 0 for p in chunk)
                 ids = tuple(p.id for p in chunk)
                 dims = load_dims(p.size for p in chunk)
-                visits.append(
-                    (_Stop(kind, place, ids, dims, duration, window.start_s, latest, building), prize)
-                )
+                stop = _Stop(kind, place, ids, dims, duration, window.start_s, latest, building, urgent)
+                visits.append((stop, prize))
         return visits
+
+    def _last_chance(self, parcel: Parcel, window: Window) -> bool:
+        """Whether no later window can still serve the parcel by its deadline."""
+        return not any(
+            w.start_s > window.start_s
+            and _eligible(parcel, w)
+            and parcel.deadline_s >= w.start_s + self.t.stop_dwell_s + self.t.dwell_per_parcel_s
+            for w in self.s.windows
+        )
+
+    def _indoor_lead(self, building: str, parcel: Parcel) -> float:
+        """The least time from a hand-off to the parcel's delivery: load one trip, go, call."""
+        robots = self.indoor.get(building)
+        if not robots:
+            return 0.0
+        table = self.tables[robots[0].robot.profile]
+        travel = table.time(self.s.handoffs[building].robot_place, parcel.destination)
+        load = self.t.load_per_parcel_s * robots[0].robot.compartments.total
+        return travel + load + self.t.deliver_s
 
     def _cart_trips(self, window: Window, table: TravelTable) -> None:
         capacity = _min_dims(st.robot.compartments.dims for st in self.carts)
@@ -267,8 +296,15 @@ class _Planner:
         vrp = [Visit(v.place, v.dims, v.duration_s, v.earliest_s, v.latest_s, prize=p) for v, p in visits]
         trips, _ = solve_trips(model, vrp, table, self.stop, self.seed)
         stops = [v for v, _ in visits]
-        ordered = sorted(trips, key=lambda trip: -sum(len(stops[i].parcels) for i in trip))
-        for trip in ordered:
+
+        def rank(trip: list[int]) -> tuple[int, float]:
+            # last-chance parcels first, then the most parcels per minute of cart time
+            places = [self.s.station, *(stops[i].place for i in trip), self.s.station]
+            travel = sum(table.time(a, b) for a, b in itertools.pairwise(places))
+            busy = travel + sum(stops[i].duration_s for i in trip) + home_service
+            return (-sum(stops[i].urgent for i in trip), -sum(len(stops[i].parcels) for i in trip) / busy)
+
+        for trip in sorted(trips, key=rank):
             self._place_cart_trip(window, table, [stops[i] for i in trip])
 
     def _place_cart_trip(self, window: Window, table: TravelTable, trip: list[_Stop]) -> None:
@@ -466,7 +502,7 @@ class _Planner:
                 s.dims,
                 s.duration_s,
                 0.0,
-                s.latest_s,
+                s.latest_s - s.duration_s,
                 release_s=r,
                 prize=PRIZE + PRIZE_PER_PARCEL * len(s.parcels),
             )
@@ -484,37 +520,48 @@ class _Planner:
     def _place_indoor_trip(
         self, robots: list[_State], handoff: Handoff, table: TravelTable, trip: list[_Stop], release: float
     ) -> bool:
+        """Put the trip on the robot that finishes it first, in the first gap of its day that fits."""
         options = []
         for st in robots:
-            built = self._time_indoor_trip(st, handoff, table, trip, release)
-            if built is not None:
-                options.append((built[-1].end_s, st.robot.id, st, built))
+            for after, before in _gaps(st, release):
+                built = self._time_indoor_trip(st, handoff, table, trip, release, after, before)
+                if built is not None:
+                    options.append((built[-1].end_s, st.robot.id, st, built))
+                    break
         if not options:
             return False
         _, _, st, legs = min(options, key=lambda o: (o[0], o[1]))
         st.legs.extend(legs)
-        st.place, st.free_s = legs[-1].place, legs[-1].end_s
+        last = max(st.legs, key=lambda leg: leg.end_s)
+        st.place, st.free_s = last.place, last.end_s
         st.level_wh -= sum(leg_energy(st.robot, leg) for leg in legs)
         return True
 
     def _time_indoor_trip(
-        self, st: _State, handoff: Handoff, table: TravelTable, trip: list[_Stop], release: float
+        self,
+        st: _State,
+        handoff: Handoff,
+        table: TravelTable,
+        trip: list[_Stop],
+        release: float,
+        after: tuple[str, float],
+        before: tuple[str, float] | None,
     ) -> list[Leg] | None:
+        """The trip timed from ``after`` (place, time free) so that it is home before ``before``."""
         t, home = self.t, handoff.robot_place
         trip = _merge_same_place(trip, t)
         parcels = tuple(p for s in trip for p in s.parcels)
         if not fits(load_dims(self._parcel(p).size for p in parcels), st.robot.compartments.dims):
             return None
-        arrive = st.free_s + table.time(st.place, home)
+        place, free = after
+        arrive = free + table.time(place, home)
         start = max(arrive, release, self.now)
         load_s = t.load_per_parcel_s * len(parcels)
-        legs = [
-            self._leg(st, LegKind.LOAD, home, arrive, start, start + load_s, parcels, None, table, st.place)
-        ]
+        legs = [self._leg(st, LegKind.LOAD, home, arrive, start, start + load_s, parcels, None, table, place)]
         for s in trip:
             prev = legs[-1]
             arrive = prev.end_s + table.time(prev.place, s.place)
-            if arrive > s.latest_s + 1e-9:
+            if arrive + s.duration_s > s.latest_s + 1e-9:  # delivered (the call ends) by the deadline
                 return None
             leg = self._leg(
                 st,
@@ -528,10 +575,12 @@ class _Planner:
                 table,
                 prev.place,
             )
-            legs.append(replace(leg, latest_s=s.latest_s))
+            legs.append(replace(leg, latest_s=s.latest_s - s.duration_s))
         prev = legs[-1]
         arrive = prev.end_s + table.time(prev.place, home)
         legs.append(self._leg(st, LegKind.RETURN, home, arrive, arrive, arrive, (), None, table, prev.place))
+        if before is not None and arrive + table.time(home, before[0]) > before[1] + 1e-9:
+            return None
         if st.level_wh - sum(leg_energy(st.robot, leg) for leg in legs) < st.robot.battery.reserve_wh:
             return None
         return legs
@@ -549,12 +598,18 @@ class _Planner:
             return
         for st in self.states.values():
             kept: list[Leg] = []
-            for leg in st.legs:
+            for old in st.legs:
+                leg = old
                 if leg.kind in (LegKind.LOAD, LegKind.HANDOFF, LegKind.MEET) and set(leg.parcels) & stranded:
                     leg = replace(leg, parcels=tuple(p for p in leg.parcels if p not in stranded))
                     if not leg.parcels and leg.kind is not LegKind.LOAD:
                         continue
-                if leg.kind is LegKind.RETURN and kept and kept[-1].kind is LegKind.LOAD and not kept[-1].parcels:
+                if (
+                    leg.kind is LegKind.RETURN
+                    and kept
+                    and kept[-1].kind is LegKind.LOAD
+                    and not kept[-1].parcels
+                ):
                     kept.pop()  # nothing left to carry: the trip is not run
                     continue
                 kept.append(leg)
@@ -627,6 +682,19 @@ class _Planner:
 
 
 # ---- helpers -----------------------------------------------------------------------------------
+
+
+def _gaps(st: _State, release: float) -> Iterable[tuple[tuple[str, float], tuple[str, float] | None]]:
+    """The free stretches of a robot's new legs, in time order, that end after ``release``.
+
+    Each is (place and time it is free from, place and arrival time of the next leg or None).
+    """
+    after = st.start
+    for leg in sorted(st.legs, key=lambda leg: (leg.start_s, leg.end_s)):
+        if leg.arrive_s > release:
+            yield after, (leg.place, leg.arrive_s)
+        after = (leg.place, leg.end_s)
+    yield after, None
 
 
 def leg_energy(robot: Robot, leg: Leg) -> float:

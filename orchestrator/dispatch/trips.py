@@ -109,8 +109,13 @@ def solve_trips(
                 required=v.prize == 0,
             )
         )
+    # as many trips as the load needs twice over (and a few): enough room, and a smaller search
+    needed = max(
+        math.ceil(sum(visits[i].demand[k] for i in reachable) / model.capacity[k]) if model.capacity[k] else 0
+        for k in range(3)
+    )
     vehicle = VehicleType(
-        num_available=model.max_trips or len(reachable),
+        num_available=model.max_trips or min(len(reachable), 2 * needed + 3),
         capacity=list(model.capacity),
         fixed_cost=model.trip_cost,
         tw_early=0,
