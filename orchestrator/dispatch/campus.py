@@ -26,7 +26,7 @@ The rules a Plan keeps (``validate`` checks every one of them, independently of 
   within ``Compartments.dims``; zero at every RETURN (a trip ends empty) — unclaimed parcels coming
   back are the "parcel unclaimed" event, not part of a plan.
 - Battery: ``level_wh`` after a leg = before − ``Battery.cost(metres, lift_rides)`` (+ ``charge_w`` ×
-  (end − start) at a CHARGE leg, capped at capacity); never below ``reserve_wh``.
+  (end − start) / 3600 at a CHARGE leg, capped at capacity); never below ``reserve_wh``.
 - Dorm parcel (destination is a stop): one cart LOAD at the station, then the DWELL at that stop in the
   same trip (before the next RETURN); the LOAD's window is one of the parcel's windows, the DWELL lies
   within that window (start ≥ window start, end ≤ window end), and ends by the parcel's deadline.
