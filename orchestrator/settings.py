@@ -5,6 +5,8 @@
     http:      {host: 127.0.0.1, port: 8080}
     mqtt:      {host: 127.0.0.1, port: 1884, embedded: true}
     fleet:     {enabled: false, config: fleet.yaml}       # VDA 5050 master over settings.mqtt
+    security:  {keys_file: var/keys.yaml, partners: {mp: <secret>}, carts: {cart_1: <token>}, ...}
+    notify:    {provider: log}                            # or webhook with webhook_url
     log_level: INFO
 
 Environment variables override the file: ``ROBOPOST_`` + the path in capitals with ``__`` between the
@@ -99,6 +101,47 @@ class FleetSettings(_Section):
         return self
 
 
+class SecuritySettings(_Section):
+    """Keys and limits for personal data, pickup codes, partner and cart authentication.
+
+    Keys are url-safe base64 strings of 32 random bytes. ``data_keys`` maps a key id to a key;
+    ``active_data_key`` names the one that encrypts (older ids still decrypt: key rotation). Any key
+    left empty is read from ``keys_file`` or, for a zero-setup demo, generated there (mode 0600) on
+    first start; production passes them in, e.g. ``ROBOPOST_SECURITY__CODE_KEY``. ``partners`` maps a
+    mini-program partner id to its request-signing secret, ``carts`` a cart id to its API token.
+    """
+
+    data_keys: dict[str, str] = Field(default_factory=dict)
+    active_data_key: str = ""
+    code_key: str = ""
+    keys_file: Path = Path("var/keys.yaml")
+    partners: dict[str, str] = Field(default_factory=dict)
+    carts: dict[str, str] = Field(default_factory=dict)
+    signature_max_skew_s: float = Field(default=300.0, gt=0)
+    code_attempts: int = Field(default=5, ge=1)
+    code_lockout_window_s: float = Field(default=600.0, gt=0)
+    retention_days: int = Field(default=30, ge=1)
+    session_ttl_s: float = Field(default=8 * 3600.0, gt=0)
+
+
+class NotifySettings(_Section):
+    """How recipients are told (SMS, phone call): ``log`` only writes them down, ``webhook`` POSTs
+    each message to an SMS/voice gateway at ``webhook_url`` (signed with ``webhook_secret``)."""
+
+    provider: Literal["log", "webhook"] = "log"
+    webhook_url: str | None = None
+    webhook_secret: str = ""
+    max_attempts: int = Field(default=6, ge=1)
+    backoff_s: float = Field(default=5.0, gt=0)
+    reminder_before_end_s: float = Field(default=900.0, ge=0)
+
+    @model_validator(mode="after")
+    def _url_for_webhook(self) -> NotifySettings:
+        if self.provider == "webhook" and not self.webhook_url:
+            raise ValueError("notify.provider webhook needs notify.webhook_url")
+        return self
+
+
 class Settings(BaseSettings):
     """All orchestrator settings. Build with ``Settings.load``; ``Settings()`` gives the defaults."""
 
@@ -111,6 +154,8 @@ class Settings(BaseSettings):
     http: HttpSettings = Field(default_factory=HttpSettings)
     mqtt: MqttSettings = Field(default_factory=MqttSettings)
     fleet: FleetSettings = Field(default_factory=FleetSettings)
+    security: SecuritySettings = Field(default_factory=SecuritySettings)
+    notify: NotifySettings = Field(default_factory=NotifySettings)
     log_level: LogLevel = "INFO"
 
     @field_validator("log_level", mode="before")

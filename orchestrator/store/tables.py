@@ -130,3 +130,8 @@ class RobotSnapshotRow(Base):
     map_id: Mapped[str | None] = mapped_column(String(128))
     errors: Mapped[str] = mapped_column(Text())
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+# The other table modules register on the same metadata; importing them here keeps ``Base.metadata``
+# complete wherever the store is used (and the migration check compares all of it).
+from orchestrator.store import domain_tables, notify_tables  # noqa: E402, F401

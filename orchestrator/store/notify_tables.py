@@ -1,0 +1,3 @@
+"""The notification outbox table (issue 6)."""
+
+from __future__ import annotations
