@@ -43,6 +43,10 @@ setup(
         "pymodbus>=3.6",
         "psutil>=5.9",
         "pyvrp>=0.14,<0.15",
+        "cryptography>=42",
+        "argon2-cffi>=23",
+        "prometheus-client>=0.20",
+        "python-multipart>=0.0.9",
     ],
     extras_require={
         "postgres": ["psycopg[binary]>=3.1"],
@@ -58,6 +62,7 @@ setup(
             "types-PyYAML",
             "playwright>=1.45",
             "psycopg[binary]>=3.1",
+            "schemathesis>=4",
             "jsonschema>=4.20",
         ],
         "bench": ["ortools>=9.10"],
