@@ -120,6 +120,8 @@ class SecuritySettings(_Section):
     signature_max_skew_s: float = Field(default=300.0, gt=0)
     code_attempts: int = Field(default=5, ge=1)
     code_lockout_window_s: float = Field(default=600.0, gt=0)
+    code_daily_limit: int = Field(default=20, ge=1)  # wrong codes per cart a day, then entry closes
+    code_plain_misses: int = Field(default=1, ge=0)  # then the code plus the phone's last 4 digits
     retention_days: int = Field(default=30, ge=1)
     session_ttl_s: float = Field(default=8 * 3600.0, gt=0)
 
