@@ -47,6 +47,7 @@ setup(
         "argon2-cffi>=23",
         "prometheus-client>=0.20",
         "python-multipart>=0.0.9",
+        "httpx>=0.27",
     ],
     extras_require={
         "postgres": ["psycopg[binary]>=3.1"],

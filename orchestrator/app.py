@@ -12,6 +12,8 @@ Nothing happens on import. Resources are opened by the app's lifespan and kept i
     app.state.map_geojson  encoded ``GET /v1/map`` bodies, per coordinate system, built on demand
     app.state.fleet        the VDA 5050 fleet master over ``settings.mqtt`` (``None`` unless
                            ``settings.fleet.enabled``)
+    app.state.services     what the issue-6 routers share (``orchestrator.api.services.Services``:
+                           keys, cipher, signature verifier, pickup codes, dispatcher, ...)
 
 A campus map that cannot be loaded stops the start-up with its one-line ``MapError``.
 """
@@ -29,9 +31,16 @@ from sqlalchemy import Engine
 from interfaces.clock import Clock, RealClock
 from maps.io import load_map
 from maps.model import Site
+from orchestrator.api.carts import carts_router
 from orchestrator.api.console import console_files, console_router
 from orchestrator.api.fleet import fleet_router
+from orchestrator.api.intake import intake_router
 from orchestrator.api.map import map_router
+from orchestrator.api.metrics import metrics_router
+from orchestrator.api.operators import operators_router
+from orchestrator.api.partner import partner_router
+from orchestrator.api.problems import install_problem_handlers
+from orchestrator.api.services import build_services
 from orchestrator.settings import Settings
 from orchestrator.store import SiteRecord, SiteRepository, make_engine, session_factory, upgrade
 
@@ -56,6 +65,9 @@ def _lifespan(settings: Settings, clock: Clock) -> Callable[[FastAPI], AbstractA
             app.state.site_record = await asyncio.to_thread(register_site, engine, app.state.site, clock)
             app.state.engine = engine
             app.state.sessions = session_factory(engine)
+            app.state.services = await asyncio.to_thread(
+                build_services, settings, clock, app.state.sessions, app.state.site
+            )
             app.state.map_geojson = {}
             app.state.fleet = None
             if settings.fleet.enabled:
@@ -78,8 +90,14 @@ def _lifespan(settings: Settings, clock: Clock) -> Callable[[FastAPI], AbstractA
 def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     """The orchestrator's HTTP app: health, map API and the console page."""
     app = FastAPI(title="robopost orchestrator", lifespan=_lifespan(settings, clock or RealClock()))
+    install_problem_handlers(app)
     app.include_router(map_router())
     app.include_router(fleet_router())
+    app.include_router(intake_router())
+    app.include_router(partner_router())
+    app.include_router(carts_router())
+    app.include_router(operators_router())
+    app.include_router(metrics_router())
     app.include_router(console_router())
     app.mount("/console", console_files(), name="console")
     return app

@@ -2,7 +2,7 @@
 
 ``make_engine`` sets SQLite up for a long-running service on every new connection: WAL journal (readers
 do not block the writer), ``foreign_keys=ON`` (SQLite ignores foreign keys otherwise), a busy timeout
-(a second writer waits instead of failing at once) and SQLAlchemy-emitted ``BEGIN`` so that
+(a second writer waits instead of failing at once) and SQLAlchemy-emitted ``BEGIN IMMEDIATE`` so that
 transactions, savepoints and migrations are real transactions under Python's ``sqlite3`` driver.
 """
 
@@ -76,6 +76,10 @@ def _sqlite_engine(url: URL, busy_timeout_ms: int) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Connection) -> None:
-        connection.exec_driver_sql("BEGIN")
+        # IMMEDIATE takes the write lock at the start, waiting up to busy_timeout for it: a deferred
+        # BEGIN that reads and then writes fails at once with "database is locked" when another
+        # writer got there first (the lock upgrade cannot wait). Readers outside transactions are not
+        # affected (WAL); PostgreSQL is the backend for many concurrent writers.
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine

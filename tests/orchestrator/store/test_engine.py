@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -49,18 +50,24 @@ def test_sqlite_rollback_undoes_ddl_and_savepoints(sqlite_engine: Engine) -> Non
         assert conn.execute(text("SELECT x FROM t")).scalars().all() == [1]
 
 
-def test_sqlite_reader_is_not_blocked_by_an_open_write(sqlite_engine: Engine) -> None:
-    """With WAL, a reader sees the last committed data while another connection holds a write open."""
+def test_sqlite_read_modify_write_transactions_wait_for_each_other(sqlite_engine: Engine) -> None:
+    """Transactions take the write lock at BEGIN (IMMEDIATE), so concurrent read-then-write
+    transactions queue behind each other instead of failing with "database is locked"."""
     with sqlite_engine.begin() as conn:
-        conn.execute(text("CREATE TABLE t (x INTEGER)"))
-        conn.execute(text("INSERT INTO t VALUES (1)"))
-    with sqlite_engine.connect() as writer, sqlite_engine.connect() as reader:
-        trans = writer.begin()
-        writer.execute(text("INSERT INTO t VALUES (2)"))
-        assert reader.execute(text("SELECT count(*) FROM t")).scalar() == 1
-        trans.commit()
-        reader.rollback()
-        assert reader.execute(text("SELECT count(*) FROM t")).scalar() == 2
+        conn.execute(text("CREATE TABLE counter (n INTEGER)"))
+        conn.execute(text("INSERT INTO counter VALUES (0)"))
+
+    def bump(times: int) -> None:
+        for _ in range(times):
+            with sqlite_engine.begin() as conn:
+                n = conn.execute(text("SELECT n FROM counter")).scalar_one()
+                conn.execute(text("UPDATE counter SET n = :n"), {"n": n + 1})
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        for future in [pool.submit(bump, 25) for _ in range(8)]:
+            future.result()
+    with sqlite_engine.connect() as conn:
+        assert conn.execute(text("SELECT n FROM counter")).scalar_one() == 200
 
 
 def test_bare_postgresql_url_uses_psycopg3() -> None:

@@ -20,6 +20,8 @@ from orchestrator.store import (
 )
 from orchestrator.store.tables import Base
 
+ALL_TABLES = set(Base.metadata.tables)
+
 
 def _tables(engine: Engine) -> set[str]:
     return set(inspect(engine).get_table_names()) - {"alembic_version"}
@@ -33,8 +35,8 @@ def test_fresh_database_has_no_revision(engine: Engine) -> None:
 def test_upgrade_creates_the_tables(engine: Engine) -> None:
     """upgrade() creates sites, robots and robot snapshots and leaves the database at the head."""
     upgrade(engine)
-    assert current_revision(engine) == head_revision() == "0002"
-    assert _tables(engine) == {"sites", "robots", "robot_snapshots"}
+    assert current_revision(engine) == head_revision() == "0004"
+    assert _tables(engine) == ALL_TABLES
     columns = {c["name"] for c in inspect(engine).get_columns("robots")}
     assert columns == {
         "id", "manufacturer", "serial_number", "kind", "site_id", "profile", "display_name", "created_at",
@@ -74,7 +76,7 @@ def test_downgrade_to_base_drops_the_tables_and_upgrade_restores_them(engine: En
     assert current_revision(engine) is None
     assert _tables(engine) == set()
     upgrade(engine)
-    assert _tables(engine) == {"sites", "robots", "robot_snapshots"}
+    assert _tables(engine) == ALL_TABLES
 
 
 def test_unknown_revision_raises_store_error(engine: Engine) -> None:
