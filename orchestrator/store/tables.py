@@ -134,4 +134,4 @@ class RobotSnapshotRow(Base):
 
 # The other table modules register on the same metadata; importing them here keeps ``Base.metadata``
 # complete wherever the store is used (and the migration check compares all of it).
-from orchestrator.store import domain_tables, notify_tables  # noqa: E402, F401
+from orchestrator.store import console_tables, domain_tables, notify_tables  # noqa: E402, F401
