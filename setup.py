@@ -48,6 +48,7 @@ setup(
         "prometheus-client>=0.20",
         "python-multipart>=0.0.9",
         "httpx>=0.27",
+        "websockets>=13",
     ],
     extras_require={
         "postgres": ["psycopg[binary]>=3.1"],

@@ -13,7 +13,10 @@ Nothing happens on import. Resources are opened by the app's lifespan and kept i
     app.state.fleet        the VDA 5050 fleet master over ``settings.mqtt`` (``None`` unless
                            ``settings.fleet.enabled``)
     app.state.services     what the issue-6 routers share (``orchestrator.api.services.Services``:
-                           keys, cipher, signature verifier, pickup codes, dispatcher, ...)
+                           keys, cipher, signature verifier, pickup codes, dispatcher, outbox
+                           worker, ...)
+    app.state.background   the outbox worker and the daily retention purge, tasks on the app's clock
+                           (``orchestrator.api.delivery.Background``); stopped before the engine closes
 
 A campus map that cannot be loaded stops the start-up with its one-line ``MapError``.
 """
@@ -33,10 +36,11 @@ from maps.io import load_map
 from maps.model import Site
 from orchestrator.api.carts import carts_router
 from orchestrator.api.console import console_files, console_router
+from orchestrator.api.delivery import start_background
 from orchestrator.api.fleet import fleet_router
 from orchestrator.api.intake import intake_router
 from orchestrator.api.map import map_router
-from orchestrator.api.metrics import metrics_router
+from orchestrator.api.metrics import install_metrics, metrics_router
 from orchestrator.api.operators import operators_router
 from orchestrator.api.partner import partner_router
 from orchestrator.api.problems import install_problem_handlers
@@ -76,9 +80,11 @@ def _lifespan(settings: Settings, clock: Clock) -> Callable[[FastAPI], AbstractA
                 app.state.fleet = await open_fleet_master(
                     settings, app.state.site, clock, engine=engine, site_id=app.state.site_record.id
                 )
+            app.state.background = start_background(app.state.services)  # outbox worker, retention
             try:
                 yield
             finally:
+                await app.state.background.stop()
                 if app.state.fleet is not None:
                     await app.state.fleet.stop()
         finally:
@@ -91,6 +97,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     """The orchestrator's HTTP app: health, map API and the console page."""
     app = FastAPI(title="robopost orchestrator", lifespan=_lifespan(settings, clock or RealClock()))
     install_problem_handlers(app)
+    install_metrics(app)
     app.include_router(map_router())
     app.include_router(fleet_router())
     app.include_router(intake_router())
@@ -106,4 +113,10 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
 def run(settings: Settings) -> None:
     """Serve the app on ``settings.http.host:port`` until interrupted."""
     log_level = settings.log_level.lower()
-    uvicorn.run(create_app(settings), host=settings.http.host, port=settings.http.port, log_level=log_level)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.http.host,
+        port=settings.http.port,
+        log_level=log_level,
+        ws="websockets-sansio",
+    )

@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from orchestrator.api.problems import problem_responses
 from orchestrator.fleet import FleetMaster
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -20,7 +21,7 @@ def fleet_router() -> APIRouter:
     """Routes for the fleet picture."""
     router = APIRouter()
 
-    @router.get("/v1/fleet", tags=["fleet"], response_model=None)
+    @router.get("/v1/fleet", tags=["fleet"], response_model=None, responses=problem_responses(503))
     def get_fleet(request: Request) -> dict[str, Any] | JSONResponse:
         """Every robot of the fleet: link, last state summary (position, battery, order, errors), age."""
         master: FleetMaster | None = getattr(request.app.state, "fleet", None)

@@ -123,16 +123,50 @@ def install_problem_handlers(app: FastAPI) -> None:
         detail = f"{'.'.join(first['loc'])}: {first['msg']}" if first["loc"] else str(first["msg"])
         return problem_response(422, detail, type_="urn:robopost:invalid-request", errors=errors)
 
+    async def _typed(request: Request, exc: Exception) -> JSONResponse:
+        status = status_of(exc) or 500
+        headers = {"Retry-After": str(_retry_after(exc))} if status in (423, 429) else None
+        type_ = f"urn:robopost:{_kebab(type(exc).__name__)}"
+        return problem_response(status, str(exc), type_=type_, headers=headers)
+
+    # typed errors get their own handlers (Starlette re-raises what the catch-all handles, which
+    # would log a traceback for every 404/409 and break in-process clients)
+    for cls, _ in STATUS:
+        app.add_exception_handler(cls, _typed)
+
     @app.exception_handler(Exception)
     async def _any(request: Request, exc: Exception) -> JSONResponse:
-        status = status_of(exc)
-        if status is None:
-            log.exception("unexpected error on %s %s", request.method, request.url.path)
-            return problem_response(500, "internal error; the operators have the details in the log")
-        headers = {"Retry-After": str(_retry_after(exc))} if status in (423, 429) else None
-        return problem_response(
-            status, str(exc), type_=f"urn:robopost:{_kebab(type(exc).__name__)}", headers=headers
-        )
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return problem_response(500, "internal error; the operators have the details in the log")
+
+    _document_problems(app)
+
+
+def _document_problems(app: FastAPI) -> None:
+    """OpenAPI says what the handlers do: 422 is problem+json, a route with a body may answer 400."""
+    original = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = original()
+        problem = {MEDIA_TYPE: {"schema": PROBLEM_SCHEMA}}
+        for path in schema.get("paths", {}).values():
+            for operation in path.values():
+                if not isinstance(operation, dict) or "responses" not in operation:
+                    continue
+                responses = operation["responses"]
+                if "422" in responses:
+                    responses["422"] = {"description": "Unprocessable Content", "content": problem}
+                if "requestBody" in operation and "400" not in responses:
+                    responses["400"] = {
+                        "description": "Bad Request: the body cannot be parsed",
+                        "content": problem,
+                    }
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _retry_after(exc: Exception) -> int:
