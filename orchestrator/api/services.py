@@ -10,12 +10,15 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
+import httpx
 from fastapi import Request
 from sqlalchemy.orm import Session, sessionmaker
 
 from interfaces.clock import Clock
 from maps.model import Site
+from orchestrator.api.delivery import CartBoard, ThreadWork
 from orchestrator.dispatch.dispatcher import Dispatcher
+from orchestrator.notify import OutboxWorker, Provider, provider_from_settings
 from orchestrator.security import CodeBook, CodeGuard, PersonalDataCipher
 from orchestrator.security.keys import Keys
 from orchestrator.security.masking import mask_name, mask_phone
@@ -42,6 +45,16 @@ class Services:
     passwords: PasswordHashing
     dispatcher: Dispatcher
     rng: random.Random = field(default_factory=random.SystemRandom)
+    provider: Provider = field(kw_only=True)
+    """Sends SMS and calls (``notify.provider``: log or webhook)."""
+    outbox_worker: OutboxWorker = field(kw_only=True)
+    """Sends what the outbox holds; run as a task of the app's lifespan (``delivery.start_background``)."""
+    http_client: httpx.AsyncClient | None = field(default=None, kw_only=True)
+    """The webhook provider's client (``None`` for the log provider); closed when the app stops."""
+    carts: CartBoard = field(default_factory=CartBoard, kw_only=True)
+    """What carts last reported (heartbeat, compartments) and per-screen locks; in memory."""
+    threads: ThreadWork = field(default_factory=ThreadWork, kw_only=True)
+    """Runs blocking store work off the loop and lets the app wait for it when stopping."""
 
 
 def build_services(settings: Settings, clock: Clock, sessions: sessionmaker[Session], site: Site) -> Services:
@@ -51,6 +64,11 @@ def build_services(settings: Settings, clock: Clock, sessions: sessionmaker[Sess
     security = settings.security
     keys = load_or_create_keys(security)
     cipher = PersonalDataCipher(keys)
+    notify = settings.notify
+    http_client = httpx.AsyncClient() if notify.provider == "webhook" else None
+    provider = provider_from_settings(notify, http_client)
+    sqlite = settings.database.url.startswith("sqlite")
+    threads = ThreadWork(1 if sqlite else None)  # SQLite: one writer at a time, without busy-waiting
     return Services(
         settings=settings,
         clock=clock,
@@ -70,6 +88,18 @@ def build_services(settings: Settings, clock: Clock, sessions: sessionmaker[Sess
         ),
         passwords=PasswordHashing(),
         dispatcher=Dispatcher(site),
+        provider=provider,
+        outbox_worker=OutboxWorker(
+            sessions,
+            provider,
+            cipher,
+            clock,
+            max_attempts=notify.max_attempts,
+            backoff_s=notify.backoff_s,
+            blocking=threads,
+        ),
+        http_client=http_client,
+        threads=threads,
     )
 
 
