@@ -32,6 +32,7 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 
 from interfaces.clock import Clock, RealClock
+from interfaces.tasks import cancel_and_wait
 from maps.io import load_map
 from maps.model import Site
 from orchestrator.api.carts import carts_router
@@ -81,9 +82,12 @@ def _lifespan(settings: Settings, clock: Clock) -> Callable[[FastAPI], AbstractA
                     settings, app.state.site, clock, engine=engine, site_id=app.state.site_record.id
                 )
             app.state.background = start_background(app.state.services)  # outbox worker, retention
+            webhooks = _start_order_webhooks(app, settings, clock)
             try:
                 yield
             finally:
+                if webhooks is not None:
+                    await _stop_order_webhooks(app, webhooks)
                 await app.state.background.stop()
                 if app.state.fleet is not None:
                     await app.state.fleet.stop()
@@ -91,6 +95,29 @@ def _lifespan(settings: Settings, clock: Clock) -> Callable[[FastAPI], AbstractA
             engine.dispose()
 
     return lifespan
+
+
+def _start_order_webhooks(app: FastAPI, settings: Settings, clock: Clock) -> asyncio.Task[object] | None:
+    """Partners with a callback URL get their orders' state changes POSTed to it (signed)."""
+    callbacks = settings.security.partner_callbacks
+    if not callbacks:
+        app.state.order_webhooks = None
+        return None
+    import httpx
+
+    from orchestrator.api.partner import OrderWebhooks
+
+    client = httpx.AsyncClient()
+    hooks = OrderWebhooks(app.state.sessions, clock, settings.security.partners, callbacks, client)
+    app.state.order_webhooks = hooks
+    app.state.order_webhooks_client = client
+    task: asyncio.Task[object] = asyncio.create_task(hooks.run(), name="order-webhooks")
+    return task
+
+
+async def _stop_order_webhooks(app: FastAPI, task: asyncio.Task[object]) -> None:
+    await cancel_and_wait([task])
+    await app.state.order_webhooks_client.aclose()
 
 
 def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:

@@ -104,11 +104,13 @@ class FleetSettings(_Section):
 class SecuritySettings(_Section):
     """Keys and limits for personal data, pickup codes, partner and cart authentication.
 
-    Keys are url-safe base64 strings of 32 random bytes. ``data_keys`` maps a key id to a key;
-    ``active_data_key`` names the one that encrypts (older ids still decrypt: key rotation). Any key
-    left empty is read from ``keys_file`` or, for a zero-setup demo, generated there (mode 0600) on
-    first start; production passes them in, e.g. ``ROBOPOST_SECURITY__CODE_KEY``. ``partners`` maps a
-    mini-program partner id to its request-signing secret, ``carts`` a cart id to its API token.
+        Keys are url-safe base64 strings of 32 random bytes. ``data_keys`` maps a key id to a key;
+        ``active_data_key`` names the one that encrypts (older ids still decrypt: key rotation). Any key
+        left empty is read from ``keys_file`` or, for a zero-setup demo, generated there (mode 0600) on
+        first start; production passes them in, e.g. ``ROBOPOST_SECURITY__CODE_KEY``. ``partners`` maps a
+        mini-program partner id to its request-signing secret (``station`` is the station's sorting
+    system, which imports parcels with it as a bearer token), ``partner_callbacks`` a partner id to the
+    URL its orders' status changes are POSTed to, ``carts`` a cart id to its API token.
     """
 
     data_keys: dict[str, str] = Field(default_factory=dict)
@@ -116,6 +118,7 @@ class SecuritySettings(_Section):
     code_key: str = ""
     keys_file: Path = Path("var/keys.yaml")
     partners: dict[str, str] = Field(default_factory=dict)
+    partner_callbacks: dict[str, str] = Field(default_factory=dict)  # partner id -> status webhook URL
     carts: dict[str, str] = Field(default_factory=dict)
     signature_max_skew_s: float = Field(default=300.0, gt=0)
     code_attempts: int = Field(default=5, ge=1)

@@ -93,6 +93,13 @@ class GatewayStub:
     script: deque[Reply] = field(default_factory=deque)
     _server: asyncio.Server | None = None
     _release: asyncio.Event = field(default_factory=asyncio.Event)
+    _arrived: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def wait_for_requests(self, count: int) -> None:
+        """Return once ``count`` requests have arrived (no polling: woken by each arrival)."""
+        while len(self.requests) < count:
+            self._arrived.clear()
+            await self._arrived.wait()
 
     def then(self, reply: Reply, times: int = 1) -> GatewayStub:
         """Answer the next ``times`` requests with ``reply``."""
@@ -128,6 +135,7 @@ class GatewayStub:
         try:
             request = await _read_request(reader)
             self.requests.append(request)
+            self._arrived.set()
             reply = self.script.popleft() if self.script else Reply()
             if reply.how == "hang":
                 await self._release.wait()

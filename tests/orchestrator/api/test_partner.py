@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta, timezone
@@ -380,6 +381,25 @@ async def test_webhooks_tell_the_partner_every_change_once(api: RunningApp, gate
             == PARTNER
         )
     assert sorted(gateway.delivered) == sorted([f"{order['id']}/2", f"{order['id']}/3"])
+
+
+async def test_the_app_runs_the_webhooks_of_partners_with_a_callback(
+    tmp_path: Path, gateway: GatewayStub
+) -> None:
+    """With ``security.partner_callbacks`` set, the app's own webhook task tells the partner."""
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    settings = make_settings(tmp_path, url, security={"partner_callbacks": {PARTNER: gateway.url}})
+    async with running_app(settings, VirtualClock(T0), before_start=with_robots) as api:
+        order = (await signed(api.http, "POST", "/v1/orders", json=pickup())).json()
+        await asyncio.wait_for(gateway.wait_for_requests(1), timeout=30)
+    body = json.loads(gateway.requests[0].body)
+    assert (body["id"], body["state"]) == (f"{order['id']}/2", "accepted")
+    verifier = SignatureVerifier({PARTNER: PARTNER_SECRET}, VirtualClock(T0))
+    received = gateway.requests[0]
+    assert (
+        verifier.verify_headers("POST", received.path, httpx.Headers(received.headers), received.body)
+        == PARTNER
+    )
 
 
 async def test_webhook_refused_by_the_partner_is_given_up(api: RunningApp, gateway: GatewayStub) -> None:
