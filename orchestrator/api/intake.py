@@ -53,11 +53,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, Field
 
 from maps.model import PlaceKind, Site
 from orchestrator.api.problems import Problem, problem_responses
 from orchestrator.api.services import Services, services_of
+from orchestrator.domain.parcel import ParcelEvent
 from orchestrator.store.domain_records import ImportOutcome, ImportStatus, ParcelIntake
 from orchestrator.store.domain_repositories import ParcelRepository
 
@@ -645,7 +646,102 @@ def intake_router(env: Mapping[str, str] | None = None) -> APIRouter:
         destinations = destinations_of(request, services.site)
         return await asyncio.to_thread(import_batch, services, destinations, rows, _pause_of(request))
 
+    @router.post(
+        "/v1/parcels/{tracking_number}:sort",
+        response_model=StationParcel,
+        summary="Put a parcel in a delivery window and at a stop (or mark it for its building's hand-off)",
+        responses=problem_responses(401, 404, 409, 422),
+    )
+    async def sort_parcel(
+        tracking_number: str,
+        body: SortIn,
+        _station: Annotated[str, Depends(station_auth)],
+        services: Annotated[Services, Depends(services_of)],
+    ) -> StationParcel:
+        def work() -> StationParcel:
+            with services.sessions.begin() as session:
+                parcels = ParcelRepository(session, services.clock, services.personal)
+                record, _ = parcels.transition(
+                    tracking_number, ParcelEvent.SORT, window=body.window, stop=body.stop, office=body.office
+                )
+                return StationParcel.of(record)
+
+        return await asyncio.to_thread(work)
+
+    @router.post(
+        "/v1/parcels/{tracking_number}:load",
+        response_model=StationParcel,
+        summary="Load a sorted parcel into a cart's compartment (its pickup code is issued and texted)",
+        description=(
+            "Station staff put the parcel in the compartment. A window parcel gets its one-use pickup code "
+            "now, valid until `window_end`; the SMS with the code waits and goes out when the cart reaches "
+            "the stop. The code itself is never in an answer."
+        ),
+        responses=problem_responses(401, 404, 409, 422),
+    )
+    async def load_parcel(
+        tracking_number: str,
+        body: LoadIn,
+        _station: Annotated[str, Depends(station_auth)],
+        services: Annotated[Services, Depends(services_of)],
+    ) -> StationParcel:
+        from orchestrator.api.delivery import Delivery
+
+        loaded = await Delivery.from_services(services).load(
+            tracking_number, body.cart, body.compartment, window_end=body.window_end.timestamp()
+        )
+        return StationParcel.of(loaded.record, code_issued=loaded.code is not None)
+
     return router
+
+
+class SortIn(BaseModel):
+    """Where a parcel goes: its delivery window and stop (``office``: via its building's hand-off)."""
+
+    model_config = {"json_schema_extra": {"examples": [{"window": "w2", "stop": "stop_dorm_1"}]}}
+
+    window: str = Field(min_length=1, max_length=64)
+    stop: str = Field(min_length=1, max_length=128)
+    office: bool = False
+
+
+class LoadIn(BaseModel):
+    """Which cart compartment the parcel went into, and when its window ends (RFC 3339 with offset)."""
+
+    model_config = {
+        "json_schema_extra": {
+            "examples": [{"cart": "cart_1", "compartment": "S07", "window_end": "2026-11-27T13:30:00+08:00"}]
+        }
+    }
+
+    cart: str = Field(min_length=1, max_length=64)
+    compartment: str = Field(min_length=1, max_length=32)
+    window_end: AwareDatetime
+
+
+class StationParcel(BaseModel):
+    """A parcel as the station sees it (no personal data)."""
+
+    tracking_number: str
+    state: str
+    window: str | None = None
+    stop: str | None = None
+    cart: str | None = None
+    compartment: str | None = None
+    code_issued: bool = False
+
+    @classmethod
+    def of(cls, record: Any, *, code_issued: bool = False) -> StationParcel:
+        parcel = record.parcel
+        return cls(
+            tracking_number=record.tracking_number,
+            state=str(parcel.state.value),
+            window=parcel.window,
+            stop=parcel.stop,
+            cart=parcel.cart,
+            compartment=parcel.compartment,
+            code_issued=code_issued,
+        )
 
 
 __all__ = [
