@@ -14,13 +14,16 @@ import sys
 import time
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from maps.errors import MapError, RoutingError
+
+if TYPE_CHECKING:
+    from orchestrator.settings import Settings
 
 app = typer.Typer(help="robopost: campus parcel delivery by carts and indoor robots.", no_args_is_help=True)
 map_app = typer.Typer(help="Inspect, route on, render and import campus maps.", no_args_is_help=True)
@@ -171,19 +174,90 @@ def map_import(
     )
 
 
-@app.command("serve")
-def serve(
-    config: Annotated[Path | None, typer.Option(help="settings YAML file")] = None,
-) -> None:
-    """Start the orchestrator app (HTTP API and map page) for the configured campus."""
-    from orchestrator.app import run
+def _settings(config: Path | None, **overrides: object) -> Settings:
+    """Settings from ``config`` and the environment, with the command line's overrides on top."""
     from orchestrator.settings import Settings, SettingsError
 
     try:
         settings = Settings.load(config)
-    except SettingsError as exc:
+        sections: dict[str, dict[str, object]] = {}
+        for path, value in overrides.items():
+            if value is not None:
+                section, key = path.split("__")
+                sections.setdefault(section, {})[key] = value
+        if sections:
+            merged = settings.model_dump()
+            for section, values in sections.items():
+                merged[section] = {**merged[section], **values}
+            settings = Settings(**merged)
+    except (SettingsError, ValueError) as exc:
         _fail(str(exc), EXIT_BAD_INPUT)
-    run(settings)
+    return settings
+
+
+@app.command("serve")
+def serve(
+    config: Annotated[Path | None, typer.Option(help="settings YAML file")] = None,
+    host: Annotated[str | None, typer.Option(help="listen address (default http.host)")] = None,
+    port: Annotated[int | None, typer.Option(help="listen port (default http.port)")] = None,
+    database_url: Annotated[str | None, typer.Option(help="SQLAlchemy URL (default database.url)")] = None,
+) -> None:
+    """Start the orchestrator alone: HTTP APIs (intake, partner, carts, console), map page, metrics."""
+    from orchestrator.app import run
+
+    run(_settings(config, http__host=host, http__port=port, database__url=database_url))
+
+
+user_app = typer.Typer(help="Console operators (viewer, operator, admin).", no_args_is_help=True)
+app.add_typer(user_app, name="user")
+SettingsFile = Annotated[Path | None, typer.Option("--config", help="settings YAML file")]
+NewPassword = Annotated[
+    str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True, help="8-256 characters")
+]
+
+
+@user_app.command("add")
+def user_add(
+    username: str,
+    role: Annotated[str, typer.Option(help="viewer, operator or admin")] = "admin",
+    config: SettingsFile = None,
+    password: NewPassword = "",
+) -> None:
+    """Create a console user (the first admin of a new installation, for example)."""
+    from orchestrator.api.operators import create_user
+    from orchestrator.store.errors import ConflictError
+
+    try:
+        user = create_user(_settings(config), username, password, role=role)
+    except (ValueError, ConflictError) as exc:
+        _fail(str(exc), EXIT_BAD_INPUT)
+    print(f"user {user.username} ({user.role.value}) created")
+
+
+@user_app.command("passwd")
+def user_passwd(
+    username: str,
+    config: SettingsFile = None,
+    password: NewPassword = "",
+) -> None:
+    """Set a user's password (re-enables the user and ends their sessions)."""
+    from orchestrator.api.operators import set_password
+    from orchestrator.store.errors import NotFoundError
+
+    try:
+        user = set_password(_settings(config), username, password)
+    except (ValueError, NotFoundError) as exc:
+        _fail(str(exc), EXIT_BAD_INPUT)
+    print(f"password of {user.username} set")
+
+
+@user_app.command("list")
+def user_list(config: SettingsFile = None) -> None:
+    """The console users and their roles."""
+    from orchestrator.api.operators import list_users
+
+    for user in list_users(_settings(config)):
+        print(f"{user.username}\t{user.role.value}\t{'enabled' if user.enabled else 'disabled'}")
 
 
 @app.command("agent")
@@ -338,7 +412,7 @@ def _benchmark(name: str) -> Any:
     import importlib
 
     root = Path(__file__).resolve().parents[1]
-    if not (root / "benchmarks" / name).is_dir():
+    if not (root / "benchmarks" / name.split(".", maxsplit=1)[0]).is_dir():
         _fail(f"{root / 'benchmarks' / name} not found: benchmarks need a source checkout", EXIT_BAD_INPUT)
     if str(root) not in sys.path:
         sys.path.insert(0, str(root))
@@ -366,8 +440,12 @@ def bench_fleet(
 
 
 class DispatchSuite(StrEnum):
+    """The ``bench dispatch`` suites (``benchmarks.dispatch.bench.SUITES``)."""
+
     vrptw = "vrptw"
     pdptw = "pdptw"
+    campus = "campus"
+    online = "online"
 
 
 def _dispatch_line(row: dict[str, Any]) -> str:
@@ -382,27 +460,43 @@ def _dispatch_line(row: dict[str, Any]) -> str:
 
 @bench_app.command("dispatch")
 def bench_dispatch(
-    suite: Annotated[DispatchSuite, typer.Option(help="vrptw (Solomon format) or pdptw (Li & Lim)")],
-    instances: Annotated[Path, typer.Option(help="folder of *.txt instance files")],
-    bks: Annotated[Path, typer.Option(help="best-known solutions JSON")],
+    suite: Annotated[
+        DispatchSuite,
+        typer.Option(help="vrptw (Solomon), pdptw (Li & Lim), campus (generated day) or online (insertion)"),
+    ],
+    instances: Annotated[
+        Path | None, typer.Option(help="folder of *.txt instance files (vrptw, pdptw)")
+    ] = None,
+    bks: Annotated[Path | None, typer.Option(help="best-known solutions JSON (vrptw, pdptw)")] = None,
     time_limit: Annotated[float, typer.Option("--time-limit", help="seconds per instance")] = 10.0,
+    iterations: Annotated[
+        int | None, typer.Option(help="also stop after this many solver iterations per instance")
+    ] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="write the rows as JSON here")] = None,
     limit: Annotated[int | None, typer.Option(help="only the first N instances (sorted by name)")] = None,
     seed: Annotated[int, typer.Option(help="solver seed")] = 1,
     baseline: Annotated[
-        bool, typer.Option(help="also run OR-Tools guided local search (if installed)")
+        bool, typer.Option(help="also run OR-Tools guided local search (the bench extra)")
     ] = False,
 ) -> None:
-    """Classical VRPTW/PDPTW instances: vehicles, distance, gap to the best known, feasibility."""
+    """Dispatcher figures: classical VRPTW/PDPTW instances (vehicles, distance, gap to the best known,
+    feasibility), a generated campus day (``campus``) or online insertion times (``online``)."""
+    if suite in (DispatchSuite.campus, DispatchSuite.online):
+        _bench_dispatch_campus(suite, seed=seed, json_out=json_out)
+        return
     bench = _benchmark("dispatch")
     from orchestrator.dispatch.errors import InstanceFormatError
 
+    if instances is None or bks is None:
+        _fail(f"--suite {suite.value} needs --instances DIR and --bks FILE", EXIT_BAD_INPUT)
+        return
     try:
         rows = bench.run_bench(
             suite.value,
             instances,
             bks,
             time_limit_s=time_limit,
+            iterations=iterations,
             limit=limit,
             seed=seed,
             baseline=baseline,
@@ -413,6 +507,26 @@ def bench_dispatch(
     print(json.dumps(bench.summarise(rows), indent=2))
     if json_out is not None:
         json_out.write_text(json.dumps(rows, indent=1) + "\n", encoding="utf-8")
+        print(f"wrote {json_out}")
+
+
+def _bench_dispatch_campus(suite: DispatchSuite, *, seed: int, json_out: Path | None) -> None:
+    """``--suite campus``: a generated day of 2,000 parcels; ``--suite online``: insertion p50/p95/p99."""
+    from maps.io import load_map
+    from orchestrator.settings import default_campus_map
+
+    site = load_map(default_campus_map())
+    _benchmark("dispatch")  # puts the source checkout on the path
+    if suite is DispatchSuite.campus:
+        campus = _benchmark("dispatch.campus")
+        result = campus.run_campus(site, seed=seed)
+        print(campus.format_campus(result))
+    else:
+        online = _benchmark("dispatch.online")
+        result = online.run_online(site, seed=seed)
+        print(online.format_result(result))
+    if json_out is not None:
+        json_out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
         print(f"wrote {json_out}")
 
 

@@ -1,9 +1,10 @@
 """Baseline: OR-Tools routing with guided local search, on the same frozen ``Problem``.
 
-Optional: needs ``ortools`` (``pip install ortools``). Distances and times are scaled by ``SCALE`` to
-integers; travel times are rounded up, so a schedule OR-Tools finds is feasible under the real-valued
-convention too (the independent checker has the last word). Vehicles are minimised first through a
-fixed cost per used vehicle larger than any route set's distance.
+Optional: needs ``ortools`` (the ``bench`` extra). Distances and times are scaled by ``SCALE`` to
+integers; travel and service times are rounded up, so a schedule OR-Tools finds is feasible under the
+real-valued convention too (the independent checker has the last word). Vehicles are minimised first
+through a fixed cost per used vehicle larger than any route set's distance. First solution: parallel
+cheapest insertion; then guided local search until the time limit.
 """
 
 from __future__ import annotations
@@ -26,7 +27,10 @@ def solve_ortools(problem: Problem, time_limit_s: float) -> list[list[int]]:
     routing = pywrapcp.RoutingModel(manager)
     dist = [[round(d * SCALE) for d in row] for row in problem.dist]
     travel = [
-        [math.ceil(problem.dist[i][j] * SCALE) + round(problem.nodes[i].service * SCALE) for j in range(n)]
+        [
+            math.ceil(problem.dist[i][j] * SCALE) + math.ceil(problem.nodes[i].service * SCALE)
+            for j in range(n)
+        ]
         for i in range(n)
     ]
     arc = routing.RegisterTransitCallback(lambda a, b: dist[manager.IndexToNode(a)][manager.IndexToNode(b)])
