@@ -30,7 +30,7 @@ $(VENV)/.stamp-run: setup.py | $(BIN)/python
 	touch $@
 
 $(VENV)/.stamp-test: setup.py | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[test,ros]'
+	$(BIN)/pip install --quiet -e '.[test,ros,bench]'
 	touch $@ $(VENV)/.stamp-run
 
 run: $(VENV)/.stamp-run

@@ -7,7 +7,6 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-import pytest
 from typer.testing import CliRunner
 
 from benchmarks.dispatch.bench import summarise
@@ -54,7 +53,6 @@ def test_vrptw_bench_runs(shared_data: Path) -> None:
 
 def test_baseline_rows_follow_ours_and_are_checked(shared_data: Path, tmp_path: Path) -> None:
     """With --baseline, OR-Tools' row follows ours on the same instance; its routes pass the checker."""
-    pytest.importorskip("ortools", reason="the OR-Tools baseline is the optional bench extra")
     folder = shared_data / "vrptw" / "solomon"
     out = tmp_path / "rows.json"
     extra = ("--iterations", "30", "--time-limit", "1", "--limit", "1", "--baseline", "--json", str(out))
