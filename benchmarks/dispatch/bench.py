@@ -21,8 +21,8 @@ from orchestrator.dispatch.problem import Problem
 from orchestrator.dispatch.solver import solve
 from orchestrator.dispatch.stop import MaxIterations
 
-CLASSICAL = ("vrptw", "pdptw")
-SUITES = CLASSICAL  # the campus and online suites will join here
+CLASSICAL = ("vrptw", "pdptw")  # run here
+SUITES = (*CLASSICAL, "campus", "online")  # the last two: campus.py and online.py
 
 
 def load_instance(suite: str, path: Path) -> Problem:

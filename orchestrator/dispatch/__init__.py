@@ -25,8 +25,9 @@ The classical routing core and its yardstick (Solomon VRPTW and Li & Lim PDPTW):
 - ``instances``: readers for Solomon VRPTW, Li & Lim PDPTW and best-known-solution JSON texts.
 - ``check``: the independent feasibility checker (``check(problem, routes) -> CheckResult``).
 - ``solver``: ``solve(problem, seed=, stop=, time_limit_s=, clock=) -> Result``, a thin adapter over
-  PyVRP 0.14 (fleet minimisation, then distance); ``IntegerScale`` maps real distances and times to
-  PyVRP's integers so that integer feasibility implies real feasibility.
+  PyVRP 0.14 (fleet minimisation with restarts, then distance; ``Tuning`` holds the knobs);
+  ``IntegerScale`` maps real distances and times to PyVRP's integers so that integer feasibility
+  implies real feasibility (reusable for any PyVRP model).
 - ``stop``: ``MaxIterations``, ``MaxRuntime(seconds, clock)``, ``FirstOf``, ``Share`` (PyVRP's stopping
   protocol plus ``progress()``).
 - ``errors``: ``DispatchError`` ← ``InstanceFormatError``.
@@ -35,7 +36,7 @@ The classical routing core and its yardstick (Solomon VRPTW and Li & Lim PDPTW):
 from orchestrator.dispatch.check import CheckResult, check
 from orchestrator.dispatch.errors import DispatchError, InstanceFormatError
 from orchestrator.dispatch.problem import Node, Problem
-from orchestrator.dispatch.solver import IntegerScale, Result, solve
+from orchestrator.dispatch.solver import IntegerScale, Result, Tuning, solve
 from orchestrator.dispatch.stop import FirstOf, MaxIterations, MaxRuntime, Share
 
 __all__ = [
@@ -50,6 +51,7 @@ __all__ = [
     "Problem",
     "Result",
     "Share",
+    "Tuning",
     "check",
     "solve",
 ]

@@ -25,6 +25,7 @@ import math
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from pyvrp import (
@@ -41,7 +42,6 @@ from pyvrp import (
 )
 from pyvrp import solve as pyvrp_solve
 from pyvrp.exceptions import PenaltyBoundWarning
-from pyvrp.search import PerturbationParams
 from pyvrp.stop import FirstFeasible, MultipleCriteria
 from pyvrp.stop import StoppingCriterion as PyVRPStop
 
@@ -96,6 +96,16 @@ class IntegerScale:
     def real(self, value: int) -> float:
         """An integer back to real units."""
         return value / self.factor
+
+    def cost_matrix(self, values: np.ndarray) -> np.ndarray:
+        """``cost`` of every entry, as int64 (fast for large matrices)."""
+        return np.rint(values * self.factor).astype(np.int64)
+
+    def duration_matrix(self, values: np.ndarray) -> np.ndarray:
+        """``duration`` of every entry, as int64 (fast for large matrices)."""
+        scaled = values * self.factor
+        nearest = np.rint(scaled)
+        return np.where(np.abs(scaled - nearest) <= SNAP, nearest, np.ceil(scaled)).astype(np.int64)
 
     def _up(self, value: float) -> int:
         scaled = value * self.factor
@@ -161,8 +171,9 @@ def translate(problem: Problem, scale: IntegerScale) -> Translation:
     dist = np.array(problem.dist, dtype=float)
     service = np.array([n.service for n in nodes], dtype=float)
     _check_range(problem, scale, dist, service)
-    distances = np.vectorize(scale.cost, otypes=[np.int64])(dist)
-    durations = np.vectorize(scale.duration, otypes=[np.int64])(dist + service[:, None])
+    # Any: PyVRP's stubs spell the matrices ``np.ndarray[int]``, which numpy's own types never match.
+    distances: Any = scale.cost_matrix(dist)
+    durations: Any = scale.duration_matrix(dist + service[:, None])
     np.fill_diagonal(durations, 0)
     clients: list[Client] = []
     client_ids: list[int] = []
@@ -236,24 +247,27 @@ class Tuning:
     ``fleet_share``: the share of the budget fleet minimisation may use at most. ``attempt_share``: the
     share one attempt at a fleet size may use before it restarts with the next seed and late-acceptance
     history length of ``fleet_histories`` (time to a first feasible solution is heavy-tailed: several
-    short attempts beat one long one). ``distance_history`` and ``distance_perturbations`` (min, max
-    customers moved per iteration) tune PyVRP's iterated local search in the distance phase. Raises
-    ``ValueError`` for shares outside [0, 1] or empty histories.
+    short attempts beat one long one). ``distance_history``: PyVRP's late-acceptance history length in
+    the distance phase. ``distance_runs``: the distance phase is split into this many runs, on equal
+    shares of what is left; the first starts from phase 1's solution, each other one from a fresh
+    first feasible solution with the same fleet (a run stalls in its start's basin: new starts beat
+    more time). Raises ``ValueError`` for shares outside their range, empty or zero histories, or
+    fewer than one run.
     """
 
-    fleet_share: float = 0.5
+    fleet_share: float = 0.35
     attempt_share: float = 0.15
     fleet_histories: tuple[int, ...] = (20, 100)
     distance_history: int = 300
-    distance_perturbations: tuple[int, int] = (1, 25)
-    distance_stall: int = 150_000
-    distance_runs: int = 1
+    distance_runs: int = 3
 
     def __post_init__(self) -> None:
         if not (0 <= self.fleet_share <= 1 and 0 < self.attempt_share <= 1):
             raise ValueError("fleet_share must be in [0, 1] and attempt_share in (0, 1]")
         if not self.fleet_histories or min(*self.fleet_histories, self.distance_history) < 1:
             raise ValueError("history lengths must be >= 1, with at least one for the fleet attempts")
+        if self.distance_runs < 1:
+            raise ValueError(f"distance_runs must be >= 1, got {self.distance_runs}")
 
     def fleet_params(self, attempt: int) -> SolveParams:
         """PyVRP parameters of the ``attempt``-th fleet attempt (histories rotate)."""
@@ -262,20 +276,15 @@ class Tuning:
 
     def distance_params(self) -> SolveParams:
         """PyVRP parameters of the distance phase."""
-        low, high = self.distance_perturbations
-        return SolveParams(
-            ils=IteratedLocalSearchParams(
-                history_length=self.distance_history, num_iters_no_improvement=self.distance_stall
-            ),
-            perturbation=PerturbationParams(min_perturbations=low, max_perturbations=high),
-        )
+        return SolveParams(ils=IteratedLocalSearchParams(history_length=self.distance_history))
 
 
+# Measured on the 28 Solomon and 28 Li & Lim instances of ../shared/data at 10 s each (mean gap on the
+# instances at the best-known fleet): Solomon runs stall early in their start's basin, so three runs from
+# different starts beat one (0.33 % instead of 0.47 %); with shipments PyVRP's iterations are 3-10 times
+# slower and a late-acceptance history of 20 converges where 300 still wanders (0.00 % instead of 0.92 %).
 VRPTW_TUNING = Tuning()
-# Shipments make PyVRP's iterations 3-10 times slower: a short late-acceptance history converges within
-# the budget where 300 still wanders (Li & Lim, 10 s: mean gap 0.0 % instead of 0.9 %, see the note of
-# benchmarks/dispatch).
-PDPTW_TUNING = Tuning(distance_history=20)
+PDPTW_TUNING = Tuning(distance_history=20, distance_runs=1)
 
 
 def default_tuning(problem: Problem) -> Tuning:
@@ -362,8 +371,8 @@ class _Search:
                 attempt += 1
 
     def minimise_distance(self, budget: StoppingCriterion) -> None:
-        """Phase 2: the distance on the smallest feasible fleet, warm-started from its solution; with
-        several runs, each starts from that solution with its own seed on an equal share of the rest."""
+        """Phase 2: the distance on the smallest feasible fleet, first warm-started from phase 1's
+        solution, then (``Tuning.distance_runs``) from fresh first feasible solutions of that fleet."""
         params = self.tuning.distance_params()
         if not self.feasible:  # no feasible fleet yet: keep trying with all vehicles
             self.run(self.translation.data, budget, params, self.seed)
@@ -374,7 +383,15 @@ class _Search:
         begin = budget.progress()
         for run in range(runs):
             stop = budget if run == runs - 1 else Share(budget, begin + (1 - begin) * (run + 1) / runs)
-            self.run(data, stop, params, self.seed + run, _rebased(data, start))
+            initial = _rebased(data, start)
+            if run > 0:
+                first = MultipleCriteria([FirstFeasible(), stop])
+                # Seeds the fleet attempts have not used, so the start differs from phase 1's.
+                fresh_seed = self.seed + 100 + run
+                fresh = self.run(data, first, self.tuning.fleet_params(0), fresh_seed)
+                if fresh.is_feasible():
+                    initial = fresh
+            self.run(data, stop, params, self.seed + run, initial)
 
 
 def _rebased(data: ProblemData, solution: Solution) -> Solution:

@@ -14,7 +14,8 @@ from typing import Protocol
 
 
 class StoppingCriterion(Protocol):
-    """Decides when the search stops; ``progress`` in [0, 1] is the share of the budget used."""
+    """Decides when the search stops; ``progress`` in [0, 1] is the share of the budget used, and
+    reaches 1 when the criterion says stop (the solver's phases are cut by progress)."""
 
     def __call__(self, best_cost: float) -> bool:
         """Whether to stop now (called once per iteration; ``best_cost`` is PyVRP's, unused here)."""

@@ -6,6 +6,7 @@ import math
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 from dispatch_builders import pdptw, tiny, tiny_pair, vrptw
 from hypothesis import given, settings
@@ -185,6 +186,14 @@ def test_scale_rounds_times_towards_feasibility_and_costs_to_nearest() -> None:
     assert scale.real(1415) == pytest.approx(1.415)
 
 
+def test_scale_matrices_round_like_the_scalars() -> None:
+    """The numpy versions used for distance and duration matrices agree with the scalar methods."""
+    scale = IntegerScale(100)
+    values = np.array([[0.0, math.sqrt(2), 4.35], [5.0, 0.004, 1.995]])
+    assert scale.cost_matrix(values).tolist() == [[scale.cost(v) for v in row] for row in values]
+    assert scale.duration_matrix(values).tolist() == [[scale.duration(v) for v in row] for row in values]
+
+
 def test_scale_ignores_float_noise() -> None:
     """4.35 * 100 is 434.99999999999994 in floats: a zero-width window [4.35, 4.35] stays open."""
     scale = IntegerScale(100)
@@ -257,6 +266,9 @@ class _Optimistic(IntegerScale):
     def duration(self, value: float) -> int:
         return math.floor(value * self.factor)
 
+    def duration_matrix(self, values: np.ndarray) -> np.ndarray:
+        return np.floor(values * self.factor).astype(np.int64)
+
 
 def test_a_solution_failing_the_checker_is_never_reported_feasible() -> None:
     """With rounding down, PyVRP calls a late visit on time; the checker catches it and the note says so."""
@@ -299,6 +311,8 @@ def test_tuning_is_validated() -> None:
         Tuning(attempt_share=0)
     with pytest.raises(ValueError, match="history lengths must be >= 1"):
         Tuning(fleet_histories=())
+    with pytest.raises(ValueError, match="distance_runs must be >= 1, got 0"):
+        Tuning(distance_runs=0)
 
 
 def test_no_fleet_phase_still_gives_a_feasible_solution() -> None:
