@@ -38,6 +38,7 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from interfaces.pickup_codes import CODE_FORMATS
 from orchestrator.api.delivery import (
     WRONG_CODE,
     CodeSync,
@@ -122,12 +123,6 @@ class CodeSyncOut(_Model):
             ]
         }
     )
-
-
-FORMATS = {
-    "code": "robopost/code/v1\n{cart}\n{window}\n{code}",
-    "code+phone_tail": "robopost/code+tail/v1\n{cart}\n{window}\n{code}\n{phone_tail}",
-}
 
 
 # --- Verification ------------------------------------------------------------------------------------
@@ -571,7 +566,7 @@ def _sync_out(sync: CodeSync) -> CodeSyncOut:
     return CodeSyncOut(
         cart=sync.cart,
         cart_key=sync.cart_key_b64,
-        formats=FORMATS,
+        formats=CODE_FORMATS,
         generated_at=sync.generated_at,
         codes=[
             CodeEntryOut(

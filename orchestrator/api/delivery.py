@@ -80,8 +80,16 @@ from orchestrator.notify.messages import (
     withdrawal_cancels,
 )
 from orchestrator.notify.outbox import Cipher, Outbox, OutboxStatus
-from orchestrator.security.codes import DAY_S, Challenge, CodeBook, CodeGuard, parse_code, phone_tail
-from orchestrator.security.errors import CodeSpaceExhausted, InvalidCode
+from orchestrator.security.codes import (
+    DAY_S,
+    Challenge,
+    CodeBook,
+    CodeGuard,
+    parse_code,
+    parse_tail,
+    phone_tail,
+)
+from orchestrator.security.errors import CodeSpaceExhausted
 from orchestrator.store.domain_records import ParcelRecord, PickupCodeRecord
 from orchestrator.store.domain_repositories import (
     MAX_LIMIT,
@@ -929,10 +937,7 @@ def _tail(text: str | None) -> str | None:
     """The 4-digit phone tail (``InvalidCode`` otherwise), or ``None``."""
     if text is None:
         return None
-    folded = "".join(text.split()).translate(str.maketrans("０１２３４５６７８９", "0123456789"))
-    if len(folded) != 4 or not folded.isascii() or not folded.isdigit():
-        raise InvalidCode("a phone tail must be exactly 4 digits")
-    return folded
+    return parse_tail(text)
 
 
 def _same(stored: str | None, computed: str) -> bool:

@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from orchestrator.domain.errors import IllegalTransition, InvalidData
 from orchestrator.security.errors import (
+    InvalidCode,
     Locked,
     ReplayedNonce,
     SecurityError,
@@ -42,6 +43,7 @@ STATUS: tuple[tuple[type[Exception], int], ...] = (
     (TooManyRequests, 429),
     (SignatureError, 401),
     (Locked, 423),
+    (InvalidCode, 400),
     (SecurityError, 400),
     (ValueError, 422),
 )

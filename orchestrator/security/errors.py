@@ -7,9 +7,7 @@
     ├── DecryptionError        a personal-data blob is malformed, tampered with or from another key
     │   └── UnknownKeyError    the blob names a data key id this process does not have
     ├── InvalidPhone           (also a ValueError) text that is not a Chinese mobile number
-    ├── InvalidCode            (also a ValueError) text that is not a 6-digit pickup code
     ├── CodeSpaceExhausted     every 6-digit code is already taken for that cart and window
-    ├── Locked                 code entry on a cart screen is locked until ``until`` (epoch seconds)
     ├── PasswordHashError      a stored password hash is not an argon2 hash
     └── SignatureError         a signed partner request is refused
         ├── UnknownPartner     the partner id is not configured
@@ -19,6 +17,10 @@
         ├── ReplayedNonce      the nonce was already used within its lifetime
         └── TooManyRequests    the replay cache is full: retry later
 
+Also raised here, defined in ``interfaces.pickup_codes`` (the cart raises them too) and re-exported:
+``InvalidCode`` (a ``ValueError``: text that is not a 6-digit code or a 4-digit phone tail) and
+``Locked`` (code entry on a cart screen is locked until ``until``, epoch seconds).
+
 Messages are one sentence and never contain a key, a secret, a code or personal data in clear.
 HTTP layers map them to RFC 9457 problem+json (``SignatureError`` → 401, ``TooManyRequests`` → 429,
 ``Locked`` → 423 or 429 with ``Retry-After``).
@@ -26,9 +28,27 @@ HTTP layers map them to RFC 9457 problem+json (``SignatureError`` → 401, ``Too
 
 from __future__ import annotations
 
-from typing import Literal
+from interfaces.pickup_codes import InvalidCode, Locked, LockReason
 
-LockReason = Literal["window", "daily"]
+__all__ = [  # the classes defined below, and the pickup-code errors re-exported
+    "BadSignature",
+    "CodeSpaceExhausted",
+    "DecryptionError",
+    "InvalidCode",
+    "InvalidPhone",
+    "KeyConfigError",
+    "LockReason",
+    "Locked",
+    "MalformedRequest",
+    "PasswordHashError",
+    "ReplayedNonce",
+    "SecurityError",
+    "SignatureError",
+    "StaleTimestamp",
+    "TooManyRequests",
+    "UnknownKeyError",
+    "UnknownPartner",
+]
 
 
 class SecurityError(Exception):
@@ -55,27 +75,8 @@ class InvalidPhone(SecurityError, ValueError):
     """The text is not a Chinese mobile number (11 digits starting with 1, optional +86)."""
 
 
-class InvalidCode(SecurityError, ValueError):
-    """The text is not a pickup code (exactly 6 digits)."""
-
-
 class CodeSpaceExhausted(SecurityError):
     """No pickup code is left for a cart and window (all 10^6 taken)."""
-
-
-class Locked(SecurityError):
-    """Code entry on a cart screen is locked until ``until`` (epoch seconds).
-
-    ``reason`` is ``"window"`` (too many wrong codes in the short window: wait) or ``"daily"`` (the
-    cart's daily budget of wrong codes is spent: pick up through online verification or staff).
-    """
-
-    def __init__(self, screen_id: str, until: float, reason: LockReason) -> None:
-        what = "too many wrong codes" if reason == "window" else "the daily budget of wrong codes is spent"
-        super().__init__(f"code entry on screen {screen_id!r} is locked until {until:.0f}: {what}")
-        self.screen_id = screen_id
-        self.until = until
-        self.reason: LockReason = reason
 
 
 class PasswordHashError(SecurityError):
