@@ -1,0 +1,701 @@
+"""The cart service: one per cart, composing the locker board, the offline code check, pickup tracking,
+the durable event queue and the link to the orchestrator. The kiosk page (``robots.cart.hmi``) and the
+cart's VDA 5050 agent (``robots.cart.agent``) are its two users.
+
+::
+
+    student types a code ──▶ enter_code ──▶ CodeGuard (lockout, step-up) ──▶ CodeChecker (offline hashes)
+                                   │                                              │ right code
+                                   ▼                                              ▼
+    screen()/changes() ◀── alarms, watches ◀── PickupTracker ◀── board snapshots   board.open(n)
+                                                     │ PickedUp
+                                                     ▼
+                              EventQueue (on disk first) ──Forwarder──▶ orchestrator (idempotent on id)
+
+Answers to a typed code (``CodeAnswer.result``), every one with a Chinese and an English message:
+
+* ``open``        the compartment's lock was pulsed: "compartment 12 is open — please close the door"
+* ``wrong``       one neutral answer for every wrong code (never says whether a code exists)
+* ``need_tail``   the screen asks for the phone's last four digits too (step-up after a wrong code)
+* ``invalid``     not 6 digits (a typo; not counted as a wrong code)
+* ``locked``      too many wrong codes: code entry locked until ``locked_until``
+* ``board_down``  the locker board does not answer: nothing is counted, try again or ask staff
+* ``jammed``      the board refused to open: the code stays valid, staff are alerted
+
+Alarms (``CartAlarm.kind``): ``door_left_open``, ``lock_jammed``, ``door_forced``, ``board_offline``,
+``code_lockout``, ``event_rejected``. They are shown on the screen and reported to operators through the
+agent (VDA 5050 ``errors``).
+
+Time comes from the ``Clock``; nothing here sleeps except on it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from interfaces.clock import Clock
+from interfaces.pickup_codes import Challenge, CodeGuard, InvalidCode, Locked
+from robots.cart.codes import CodeChecker, CodeSheet, SyncError
+from robots.cart.events import CartEvent, EventQueue, EventStatus, Forwarder, Refused, Unreachable
+from robots.cart.locker.model import BoardHealth, BoardSnapshot, LockerPort, OpenResult
+from robots.cart.pickup import (
+    DoorClosed,
+    DoorForced,
+    DoorLeftOpen,
+    DoorOpened,
+    Jammed,
+    NotTaken,
+    Outcome,
+    PickedUp,
+    PickupTracker,
+    Watch,
+)
+from robots.cart.uplink import Uplink
+
+AnswerKind = Literal["open", "wrong", "need_tail", "invalid", "locked", "board_down", "jammed"]
+AlarmKind = Literal[
+    "door_left_open", "lock_jammed", "door_forced", "board_offline", "code_lockout", "event_rejected"
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Text:
+    """A message in Chinese and English."""
+
+    zh: str
+    en: str
+
+
+@dataclass(frozen=True, slots=True)
+class CartSettings:
+    """How one cart behaves. ``staff_pin_hash`` is an argon2 hash (``robopost cart hash-pin``)."""
+
+    cart: str
+    support_phone: str = "400-000-0000"
+    staff_pin_hash: str | None = None
+    stop_labels: Mapping[str, Text] = field(default_factory=dict)
+    attempts: int = 5
+    attempts_window_s: float = 600.0
+    daily_limit: int = 20
+    plain_misses: int = 1
+    door_alarm_s: float = 30.0
+    remind_s: float = 30.0
+    open_timeout_s: float = 3.0
+    sync_s: float = 30.0
+    retry_s: float = 0.5
+    max_retry_s: float = 10.0
+    staff_session_s: float = 300.0
+    staff_attempts: int = 3
+    staff_lock_s: float = 300.0
+
+
+@dataclass(frozen=True, slots=True)
+class CodeAnswer:
+    """What the screen shows after a code was typed."""
+
+    result: AnswerKind
+    message: Text
+    compartment: int | None = None
+    challenge: Challenge = Challenge.CODE
+    locked_until: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CartAlarm:
+    """A condition an operator must know about; ``compartment`` when it concerns one."""
+
+    kind: AlarmKind
+    since: float
+    message: Text
+    compartment: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CompartmentView:
+    """A compartment being watched, for the screen."""
+
+    number: int
+    phase: str
+    staff: bool
+    alarm: bool
+    since: float
+
+
+@dataclass(frozen=True, slots=True)
+class ScreenView:
+    """Everything the kiosk page shows; ``version`` grows with every change."""
+
+    version: int
+    now: float
+    cart: str
+    stop: str | None
+    stop_label: Text | None
+    window: str | None
+    window_end: float | None
+    challenge: Challenge
+    locked_until: float | None
+    lock_reason: str | None
+    board: BoardHealth
+    board_detail: str
+    online: bool
+    pending_events: int
+    compartments: tuple[CompartmentView, ...]
+    alarms: tuple[CartAlarm, ...]
+    notice: Text | None
+    """The latest thing to tell the person at the screen (a parcel left inside, a door left open)."""
+    support_phone: str
+
+
+class StaffError(Exception):
+    """Staff mode refused: wrong PIN, locked after wrong PINs, no PIN configured, or session expired."""
+
+
+_WRONG = Text("取件码不正确，请核对后重试。", "The pickup code is not right; please check it and try again.")
+_NEED_TAIL = Text(
+    "为保护您的包裹，请同时输入收件手机号后四位。",
+    "To protect your parcel, please also enter the last four digits of your phone number.",
+)
+_INVALID = Text("取件码为6位数字。", "A pickup code is 6 digits.")
+_TAIL_INVALID = Text("手机尾号为4位数字。", "The phone tail is 4 digits.")
+
+
+def _opened(n: int) -> Text:
+    return Text(f"{n}号格口已打开，取件后请关好柜门。", f"Compartment {n} is open — please close the door.")
+
+
+def _locked(until: float, reason: str | None, phone: str) -> Text:
+    clock = datetime.fromtimestamp(until, UTC).astimezone().strftime("%H:%M")
+    if reason == "daily":
+        return Text(
+            f"今日输错次数过多，本车暂停取件码输入。请通过小程序取件或致电 {phone}。",
+            f"Too many wrong codes today: code entry on this cart is closed. "
+            f"Use the mini-program or call {phone}.",
+        )
+    return Text(
+        f"输错次数过多，请于 {clock} 后再试。",
+        f"Too many wrong codes. Please try again after {clock}.",
+    )
+
+
+def _board_down(phone: str) -> Text:
+    return Text(
+        f"柜门控制暂时不可用，请稍后再试或致电 {phone}。",
+        f"The lockers are not responding right now. Please try again shortly or call {phone}.",
+    )
+
+
+def _jammed(n: int, phone: str) -> Text:
+    return Text(
+        f"{n}号格口未能打开，已通知工作人员。您的取件码仍然有效，请致电 {phone}。",
+        f"Compartment {n} did not open. Staff have been told and your code still works; please call {phone}.",
+    )
+
+
+def _close_door(n: int) -> Text:
+    return Text(f"{n}号格口未关闭，请关好柜门。", f"Compartment {n} is still open — please close the door.")
+
+
+def _not_taken(n: int) -> Text:
+    return Text(
+        f"{n}号格口内的包裹未取走，格口继续为您保留。",
+        f"The parcel is still in compartment {n}; it stays reserved for you.",
+    )
+
+
+def _picked(n: int) -> Text:
+    return Text(f"取件成功，谢谢！（{n}号格口）", f"Picked up — thank you! (compartment {n})")
+
+
+class CartService:
+    """See the module docstring. ``start()``/``stop()`` own the background tasks."""
+
+    def __init__(
+        self,
+        settings: CartSettings,
+        board: LockerPort,
+        queue: EventQueue,
+        clock: Clock,
+        uplink: Uplink | None = None,
+        *,
+        logger: logging.Logger | None = None,
+    ) -> None:
+        self.settings = settings
+        self.board = board
+        self.queue = queue
+        self.clock = clock
+        self.uplink = uplink
+        self.cart = settings.cart
+        self._log = logger or logging.getLogger(f"robopost.cart.{settings.cart}")
+        self.guard = CodeGuard(
+            clock,
+            attempts=settings.attempts,
+            window_s=settings.attempts_window_s,
+            daily_limit=settings.daily_limit,
+            plain_misses=settings.plain_misses,
+        )
+        self.checker = CodeChecker(settings.cart)
+        self.tracker = PickupTracker(
+            door_alarm_s=settings.door_alarm_s,
+            remind_s=settings.remind_s,
+            open_timeout_s=settings.open_timeout_s,
+        )
+        self.forwarder = Forwarder(
+            queue,
+            self._send,
+            clock,
+            retry_s=settings.retry_s,
+            max_retry_s=settings.max_retry_s,
+            on_change=self._on_forwarded,
+            logger=self._log,
+        )
+        self.stop_id: str | None = None
+        self.window: str | None = None
+        self._alarms: dict[tuple[AlarmKind, int | None], CartAlarm] = {}
+        self._notice: Text | None = None
+        self._version = 0
+        self._bump = asyncio.Event()
+        self._wake_timer = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._staff_sessions: dict[str, float] = {}
+        self._staff_failures: list[float] = []
+        self._hasher = PasswordHasher()
+        self._synced = False
+        self._compartments_dirty = False
+
+    # --- life cycle ----------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Restore the last code sync, start the board and the background work."""
+        self._restore()
+        await self.board.start()
+        self._spawn(self._watch_board(), "board")
+        self._spawn(self._timer(), "timer")
+        if self.uplink is not None:
+            self._spawn(self.forwarder.run(), "forwarder")
+            self._spawn(self._sync_loop(), "sync")
+
+    async def stop(self) -> None:
+        """Stop the background work and the board (queued events stay on disk)."""
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        await self.board.stop()
+        if self.uplink is not None:
+            await self.uplink.close()
+
+    # --- where the cart is ---------------------------------------------------------------------------
+
+    def arrive(self, stop: str, window: str) -> str:
+        """The cart stands at ``stop`` serving ``window``: its codes open from now; the orchestrator is
+        told (queued, so it learns even if it is unreachable now). Returns the arrival event's id."""
+        self.stop_id, self.window = stop, window
+        event_id = self.queue.put("arrival", {"stop": stop, "window": window}, self.clock.now())
+        self._changed_now()
+        return event_id
+
+    def depart(self) -> None:
+        """The cart drives off: no code opens until the next stop."""
+        self.stop_id = self.window = None
+        self._changed_now()
+
+    # --- the code screen -----------------------------------------------------------------------------
+
+    async def enter_code(self, code: str, tail: str | None = None) -> CodeAnswer:
+        """Check a typed code offline and open its compartment (see the module docstring)."""
+        phone = self.settings.support_phone
+        if self.board.snapshot().health is not BoardHealth.OK:
+            return CodeAnswer("board_down", _board_down(phone))
+        try:
+            challenge = self.guard.check(self.cart)
+        except Locked as locked:
+            return CodeAnswer(
+                "locked", _locked(locked.until, locked.reason, phone), locked_until=locked.until
+            )
+        if challenge is Challenge.CODE_AND_PHONE_TAIL and not tail:
+            return CodeAnswer("need_tail", _NEED_TAIL, challenge=challenge)
+        now = self.clock.now()
+        try:
+            match = self.checker.check(
+                code, tail if challenge is Challenge.CODE_AND_PHONE_TAIL else None, stop=self.stop_id, now=now
+            )
+        except InvalidCode as exc:
+            message = _TAIL_INVALID if "tail" in str(exc) else _INVALID
+            return CodeAnswer("invalid", message, challenge=challenge)
+        if match is None:
+            return self._wrong()
+        self.guard.record_success(self.cart)
+        number = int(match.entry.compartment or 0)
+        result = await self.board.open(number)
+        if result is OpenResult.SENT:
+            self.tracker.opening(number, now, parcel=match.entry.parcel, code_hash=match.code_hash)
+            self._wake_timer.set()
+            self._set_notice(_opened(number))
+            return CodeAnswer("open", _opened(number), compartment=number)
+        if result is OpenResult.BOARD_DOWN:
+            return CodeAnswer("board_down", _board_down(phone))
+        self._raise_alarm("lock_jammed", number, _jammed(number, phone))
+        return CodeAnswer("jammed", _jammed(number, phone), compartment=number)
+
+    def _wrong(self) -> CodeAnswer:
+        self.guard.record_failure(self.cart)
+        status = self.guard.status(self.cart)
+        self._changed_now()
+        if status.locked_until is not None:
+            until = status.locked_until
+            self._raise_alarm(
+                "code_lockout",
+                None,
+                Text("取件码输错次数过多，已锁定。", "Code entry locked after too many wrong codes."),
+            )
+            return CodeAnswer(
+                "locked", _locked(until, status.lock_reason, self.settings.support_phone), locked_until=until
+            )
+        return CodeAnswer("wrong", _WRONG, challenge=status.challenge)
+
+    def screen(self) -> ScreenView:
+        """What the kiosk page shows now."""
+        status = self.guard.status(self.cart)
+        if status.locked_until is None:
+            self._clear_alarm("code_lockout", None)
+        board = self.board.snapshot()
+        return ScreenView(
+            version=self._version,
+            now=self.clock.now(),
+            cart=self.cart,
+            stop=self.stop_id,
+            stop_label=self.settings.stop_labels.get(self.stop_id) if self.stop_id else None,
+            window=self.window,
+            window_end=self._window_end(),
+            challenge=status.challenge,
+            locked_until=status.locked_until,
+            lock_reason=status.lock_reason,
+            board=board.health,
+            board_detail=board.detail,
+            online=self.forwarder.online,
+            pending_events=self.queue.count(),
+            compartments=tuple(_view(w) for w in self.tracker.watches()),
+            alarms=self.alarms(),
+            notice=self._notice,
+            support_phone=self.settings.support_phone,
+        )
+
+    async def changes(self) -> AsyncIterator[ScreenView]:
+        """The screen now, then again after every change."""
+        seen = -1
+        while True:
+            while self._version == seen:
+                await self._bump.wait()
+            seen = self._version
+            yield self.screen()
+
+    def alarms(self) -> tuple[CartAlarm, ...]:
+        """The alarms now, oldest first."""
+        return tuple(sorted(self._alarms.values(), key=lambda a: (a.since, a.kind)))
+
+    # --- staff mode ----------------------------------------------------------------------------------
+
+    def staff_login(self, pin: str) -> str:
+        """A staff session token for the right PIN; ``StaffError`` otherwise (3 wrong PINs lock it)."""
+        now = self.clock.now()
+        self._staff_failures = [t for t in self._staff_failures if now < t + self.settings.staff_lock_s]
+        if len(self._staff_failures) >= self.settings.staff_attempts:
+            raise StaffError("staff mode is locked after wrong PINs; try again later")
+        if self.settings.staff_pin_hash is None:
+            raise StaffError("no staff PIN is configured on this cart")
+        try:
+            self._hasher.verify(self.settings.staff_pin_hash, pin)
+        except (VerificationError, InvalidHashError):
+            self._staff_failures.append(now)
+            raise StaffError("wrong staff PIN") from None
+        token = secrets.token_urlsafe(24)
+        self._staff_sessions[token] = now + self.settings.staff_session_s
+        return token
+
+    def staff_logout(self, token: str) -> None:
+        """End a staff session."""
+        self._staff_sessions.pop(token, None)
+
+    async def staff_open(
+        self, token: str, compartments: Iterable[int] | None = None
+    ) -> dict[int, OpenResult]:
+        """Open the chosen compartments (None: all) for loading or unloading; one answer per compartment."""
+        self._check_staff(token)
+        numbers = (
+            sorted(compartments) if compartments is not None else sorted(self.board.snapshot().compartments)
+        )
+        results: dict[int, OpenResult] = {}
+        for number in numbers:
+            results[number] = await self.board.open(number)
+            if results[number] is OpenResult.SENT:
+                self.tracker.opening(number, self.clock.now(), staff=True)
+        self._wake_timer.set()
+        self._changed_now()
+        return results
+
+    def _check_staff(self, token: str) -> None:
+        expires = self._staff_sessions.get(token)
+        if expires is None or self.clock.now() >= expires:
+            self._staff_sessions.pop(token, None)
+            raise StaffError("the staff session has ended; enter the PIN again")
+
+    # --- the agent's actions -------------------------------------------------------------------------
+
+    async def open_compartment(self, number: int) -> OpenResult:
+        """Open a compartment for the robot's own action (a hand-off): door watched, no pickup."""
+        result = await self.board.open(number)
+        if result is OpenResult.SENT:
+            self.tracker.opening(number, self.clock.now())
+            self._wake_timer.set()
+            self._changed_now()
+        return result
+
+    async def wait_for_pickup(self, number: int, timeout_s: float) -> bool:
+        """Wait until compartment ``number`` holds no live parcel (taken) or ``timeout_s`` passes."""
+
+        waiting = asyncio.ensure_future(self._until(lambda: self.checker.entry_for(str(number)) is None))
+        timer = asyncio.ensure_future(self.clock.sleep(timeout_s))
+        try:
+            await asyncio.wait({waiting, timer}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waiting.cancel()
+            timer.cancel()
+        return self.checker.entry_for(str(number)) is None
+
+    # --- code sync -----------------------------------------------------------------------------------
+
+    async def sync_now(self) -> bool:
+        """Fetch the codes from the orchestrator now; whether it worked (the old sheet stays otherwise)."""
+        if self.uplink is None:
+            return False
+        try:
+            body = await self.uplink.fetch_codes()
+            sheet = CodeSheet.from_sync(body, self.cart)
+        except (Unreachable, Refused, SyncError) as exc:
+            self._log.info("code sync failed: %s", exc)
+            return False
+        self.load_codes(sheet)
+        self.forwarder.kick()
+        await self._report_compartments()
+        return True
+
+    def load_codes(self, sheet: CodeSheet) -> None:
+        """Use ``sheet`` from now on and keep it on disk for a reboot without network."""
+        self.checker.load(sheet)
+        self.queue.remember("codes", sheet.to_json())
+        self._synced = True
+        self._changed_now()
+
+    # --- internals -----------------------------------------------------------------------------------
+
+    def _restore(self) -> None:
+        kept = self.queue.recall("codes")
+        if kept is not None:
+            try:
+                self.checker.load(CodeSheet.from_sync(kept, self.cart))
+            except SyncError as exc:
+                self._log.warning("the kept code sync is unusable: %s", exc)
+        self.checker.mark_picked(e.body["parcel"] for e in self.queue.events() if e.kind == "pickup")
+
+    def _window_end(self) -> float | None:
+        sheet = self.checker.sheet
+        if sheet is None or self.window is None:
+            return None
+        ends = [e.expires_at for e in sheet.entries if e.window == self.window]
+        return max(ends, default=None)
+
+    def _on_forwarded(self) -> None:
+        rejected = self.queue.count(EventStatus.REJECTED)
+        if rejected:
+            self._raise_alarm(
+                "event_rejected",
+                None,
+                Text(
+                    f"{rejected}条取件记录被服务器拒收，请联系运营人员。",
+                    f"{rejected} cart event(s) were refused by the orchestrator; operators must check them.",
+                ),
+            )
+        self._changed_now()
+
+    async def _send(self, event: CartEvent) -> None:
+        if self.uplink is None:
+            raise Unreachable("no link to the orchestrator is configured")
+        await self.uplink.send(event)
+
+    async def _sync_loop(self) -> None:
+        while True:
+            await self.sync_now()
+            await self.clock.sleep(self.settings.sync_s)
+
+    async def _watch_board(self) -> None:
+        last_health: BoardHealth | None = None
+        async for snapshot in self.board.snapshots():
+            if snapshot.health is not last_health:
+                last_health = snapshot.health
+                self._board_health(snapshot)
+            if snapshot.health is BoardHealth.OK and snapshot.compartments:
+                self._handle(self.tracker.inputs(snapshot.compartments, snapshot.time))
+                self._compartments_dirty = True
+            self._changed_now()
+
+    def _board_health(self, snapshot: BoardSnapshot) -> None:
+        if snapshot.health in (BoardHealth.NO_REPLY, BoardHealth.LINK_DOWN):
+            self._raise_alarm(
+                "board_offline",
+                None,
+                Text(f"柜门控制板离线：{snapshot.detail}", f"Locker board offline: {snapshot.detail}"),
+            )
+        elif snapshot.health is BoardHealth.OK:
+            self._clear_alarm("board_offline", None)
+
+    async def _timer(self) -> None:
+        while True:
+            self._wake_timer.clear()
+            deadline = self.tracker.next_deadline()
+            waker = asyncio.ensure_future(self._wake_timer.wait())
+            waiters: set[asyncio.Future[Any]] = {waker}
+            if deadline is not None:
+                waiters.add(asyncio.ensure_future(self.clock.sleep(max(0.0, deadline - self.clock.now()))))
+            try:
+                await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for waiter in waiters:
+                    waiter.cancel()
+            self._handle(self.tracker.tick(self.clock.now()))
+
+    def _handle(self, outcomes: list[Outcome]) -> None:
+        phone = self.settings.support_phone
+        for outcome in outcomes:
+            match outcome:
+                case PickedUp(number, parcel, code_hash, at):
+                    self.queue.put(
+                        "pickup",
+                        {
+                            "parcel": parcel,
+                            "compartment": str(number),
+                            "code_hash": code_hash,
+                            "at": _iso(at),
+                        },
+                        at,
+                    )
+                    self.checker.mark_picked([parcel])
+                    self._set_notice(_picked(number))
+                case NotTaken(number, _parcel, _at):
+                    self._set_notice(_not_taken(number))
+                case DoorOpened(number, _at):
+                    self._clear_alarm("lock_jammed", number)
+                case DoorClosed(number, _at, _cleared):
+                    self._clear_alarm("door_left_open", number)
+                    self._clear_alarm("door_forced", number)
+                    if self._notice in (_close_door(number), _opened(number)):
+                        self._notice = None
+                case DoorLeftOpen(number, since, _reminder, _at):
+                    self._raise_alarm("door_left_open", number, _close_door(number), since)
+                    self._set_notice(_close_door(number))
+                case Jammed(number, _parcel, since, _at):
+                    self._raise_alarm("lock_jammed", number, _jammed(number, phone), since)
+                    self._set_notice(_jammed(number, phone))
+                case DoorForced(number, at):
+                    self._raise_alarm(
+                        "door_forced",
+                        number,
+                        Text(
+                            f"{number}号格口被异常打开。", f"Compartment {number} was opened without a code."
+                        ),
+                        at,
+                    )
+        if outcomes:
+            self._changed_now()
+
+    async def _report_compartments(self) -> None:
+        if self.uplink is None or not self._compartments_dirty:
+            return
+        compartments = self.board.snapshot().compartments
+        body = [
+            {"id": str(n), "door": "closed" if c.door_closed else "open", "occupied": c.occupied}
+            for n, c in sorted(compartments.items())
+        ]
+        if not body:
+            return
+        try:
+            await self.uplink.report_compartments(body)
+        except (Unreachable, Refused) as exc:
+            self._log.info("compartment report failed: %s", exc)
+            return
+        self._compartments_dirty = False
+
+    def _raise_alarm(
+        self, kind: AlarmKind, compartment: int | None, message: Text, since: float | None = None
+    ) -> None:
+        key = (kind, compartment)
+        old = self._alarms.get(key)
+        self._alarms[key] = (
+            replace(old, message=message)
+            if old
+            else CartAlarm(kind, since or self.clock.now(), message, compartment)
+        )
+        if old is None:
+            self._log.warning("alarm %s%s: %s", kind, f" #{compartment}" if compartment else "", message.en)
+        self._changed_now()
+
+    def _clear_alarm(self, kind: AlarmKind, compartment: int | None) -> None:
+        if self._alarms.pop((kind, compartment), None) is not None:
+            self._changed_now()
+
+    def _set_notice(self, notice: Text) -> None:
+        self._notice = notice
+        self._changed_now()
+
+    def _changed_now(self) -> None:
+        self._version += 1
+        bump, self._bump = self._bump, asyncio.Event()
+        bump.set()
+
+    async def _until(self, predicate: Callable[[], bool]) -> None:
+        """Return once ``predicate()`` holds (checked after every change)."""
+        while not predicate():
+            await self._bump.wait()
+
+    def _spawn(self, work: Coroutine[object, object, None], name: str) -> None:
+        task = asyncio.get_running_loop().create_task(work, name=f"cart-{self.cart}-{name}")
+        task.add_done_callback(self._task_done)
+        self._tasks.append(task)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            self._log.error("cart task %s failed", task.get_name(), exc_info=task.exception())
+
+
+def _view(watch: Watch) -> CompartmentView:
+    return CompartmentView(watch.compartment, watch.phase.value, watch.staff, watch.alarm, watch.since)
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat().replace("+00:00", "Z")
+
+
+__all__ = [
+    "AlarmKind",
+    "AnswerKind",
+    "CartAlarm",
+    "CartService",
+    "CartSettings",
+    "CodeAnswer",
+    "CompartmentView",
+    "EventStatus",
+    "ScreenView",
+    "StaffError",
+    "Text",
+]
