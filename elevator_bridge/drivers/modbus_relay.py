@@ -19,22 +19,20 @@ The driver polls the inputs every ``poll_s`` and reports a ``LiftStatus`` whenev
 least every ``report_s``). Mode: fire input → FIRE; out of service → OFFLINE with ``OUT_OF_SERVICE``;
 otherwise HUMAN (normal passenger service). Faults use ``LiftFault`` names.
 
-Robustness. The serial port is read by the event loop (``add_reader``), so the driver owns framing:
-bytes that arrive when no reply is due are discarded and counted (``stats.garbage_bytes``), a complete
-frame with a wrong CRC is counted (``stats.crc_errors``) and skipped, and a reply is the first frame
-from our slave with the expected function code and a good CRC, wherever it starts in the buffer. A
-request without a valid reply within ``timeout_s`` counts in ``stats.timeouts``. When the port
-vanishes (USB adapter unplugged, pty closed) it is reopened every ``reconnect_s``. After any failed
-transaction, on every (re)connection and when the periodic coil read-back (every ``readback_every``
-polls) disagrees — a board that reset itself — the whole relay bank is written to the state we want,
-so a held door-open comes back and no floor button stays pressed. Without a good reply for
+Robustness. The RTU master (``interfaces.modbus_rtu.RtuLink``, shared with the cart's locker driver)
+owns framing: garbage bytes, frames with a wrong CRC and requests without a valid reply within
+``timeout_s`` are survived and counted in ``stats``. When the port vanishes (USB adapter unplugged,
+pty closed) it is reopened every ``reconnect_s``. After any failed transaction, on every
+(re)connection and when the periodic coil read-back (every ``readback_every`` polls) disagrees — a
+board that reset itself — the whole relay bank is written to the state we want, so a held door-open
+comes back and no floor button stays pressed. Without a good reply for
 ``offline_after_s`` the status becomes ``mode=OFFLINE`` with ``NO_REPLY`` (or ``LINK_DOWN`` when the port
 is gone); verbs then answer RETRY.
 
 Time: polling, pulses, timeouts and the offline timer all run on the driver's ``Clock``; with a real
 port pass a ``RealClock`` (the default).
 
-Errors (internal; verbs turn them into ``DriverResult``)::
+Errors (``interfaces.modbus_rtu``'s, re-exported here; verbs turn them into ``DriverResult``)::
 
     ModbusLinkError
     ├── LinkDown        the port is missing, closed or vanished            → RETRY
@@ -48,19 +46,8 @@ import asyncio
 import contextlib
 import logging
 import math
-import os
 from dataclasses import dataclass, field, replace
 from typing import Literal
-
-import serial
-from pymodbus.framer import FramerRTU
-from pymodbus.pdu import DecodePDU, ExceptionResponse, ModbusPDU
-from pymodbus.pdu.bit_message import (
-    ReadCoilsRequest,
-    ReadDiscreteInputsRequest,
-    WriteMultipleCoilsRequest,
-    WriteSingleCoilRequest,
-)
 
 from elevator_bridge.drivers.base import (
     DriverResult,
@@ -68,34 +55,42 @@ from elevator_bridge.drivers.base import (
     LiftStatus,
     StatusFanout,
     StatusStream,
-    within,
 )
 from interfaces.clock import Clock, RealClock
 from interfaces.lift import DoorState, LiftMode, MotionState
+from interfaces.modbus_rtu import (
+    DeviceRefused,
+    FrameScan,
+    LinkDown,
+    LinkStats,
+    ModbusLinkError,
+    NoReply,
+    RtuLink,
+    count_bad_frames,
+    crc_ok,
+    scan_reply,
+)
+
+__all__ = [  # the RTU master moved to interfaces.modbus_rtu; its names stay importable from here
+    "BoardInputs",
+    "DeviceRefused",
+    "FrameScan",
+    "LinkDown",
+    "ModbusLinkError",
+    "ModbusRelayConfig",
+    "ModbusRelayDriver",
+    "ModbusStats",
+    "NoReply",
+    "RelayBoardLayout",
+    "RtuLink",
+    "count_bad_frames",
+    "crc_ok",
+    "decode_inputs",
+    "scan_reply",
+    "status_from_inputs",
+]
 
 FloorCode = Literal["one_hot", "binary"]
-_BIT_READS = (1, 2)  # function codes whose reply carries a byte count
-_FIXED_REPLIES = (5, 15)  # function codes whose reply is 8 bytes
-
-
-class ModbusLinkError(Exception):
-    """Base of the RTU link's errors."""
-
-
-class LinkDown(ModbusLinkError):
-    """The serial port is missing, closed or vanished."""
-
-
-class NoReply(ModbusLinkError):
-    """The slave sent no valid reply in time."""
-
-
-class DeviceRefused(ModbusLinkError):
-    """The slave answered with a Modbus exception."""
-
-    def __init__(self, function_code: int, exception_code: int) -> None:
-        super().__init__(f"function {function_code} refused with exception code {exception_code}")
-        self.exception_code = exception_code
 
 
 # ---- configuration -------------------------------------------------------------------------------
@@ -226,250 +221,11 @@ class ModbusRelayConfig:
 
 
 @dataclass(slots=True)
-class ModbusStats:
-    """What the link has seen since the driver started (``round_trip_*`` in seconds)."""
+class ModbusStats(LinkStats):
+    """What the link has seen since the driver started, plus the driver's own counts."""
 
-    requests: int = 0
-    replies: int = 0
-    timeouts: int = 0
-    crc_errors: int = 0
-    garbage_bytes: int = 0
-    exceptions: int = 0
-    bad_replies: int = 0  # a sound frame that is no valid reply PDU
-    opens: int = 0
-    port_losses: int = 0
-    relay_resyncs: int = 0
+    relay_resyncs: int = 0  # the read-back found the relays not as wanted (a board that reset)
     polls: int = 0
-    round_trip_total_s: float = 0.0
-    round_trip_max_s: float = 0.0
-
-    @property
-    def round_trip_mean_s(self) -> float:
-        """Mean request → reply time over the answered requests (0 before any)."""
-        return self.round_trip_total_s / self.replies if self.replies else 0.0
-
-
-# ---- RTU framing (pure) ----------------------------------------------------------------------------
-
-
-def crc_ok(frame: bytes) -> bool:
-    """Whether the last two bytes of ``frame`` are the Modbus CRC-16 of the rest."""
-    return len(frame) >= 4 and FramerRTU.check_CRC(frame[:-2], int.from_bytes(frame[-2:], "big"))
-
-
-def _frame_length(buf: bytes, i: int) -> int | None:
-    """Length of the reply frame that would start at ``buf[i]``; None when it cannot be a reply."""
-    if i + 1 >= len(buf):
-        return None
-    code = buf[i + 1]
-    if code & 0x80 and (code & 0x7F) in (*_BIT_READS, *_FIXED_REPLIES):
-        return 5
-    if code in _FIXED_REPLIES:
-        return 8
-    if code in _BIT_READS and i + 2 < len(buf):
-        return 5 + buf[i + 2]
-    return None
-
-
-@dataclass(frozen=True, slots=True)
-class FrameScan:
-    """Where the awaited reply starts in a buffer (None: not there yet) and how many bad frames precede."""
-
-    start: int | None
-    length: int = 0
-    crc_errors: int = 0
-
-
-def scan_reply(buf: bytes, device_id: int, function_code: int, reply_len: int) -> FrameScan:
-    """Find the first complete reply from ``device_id`` to ``function_code`` with a good CRC.
-
-    A normal reply must be ``reply_len`` bytes long, an exception reply 5; complete candidates with a
-    wrong CRC are skipped and counted. Bytes before the reply are garbage.
-    """
-    crc_errors = 0
-    for i in range(len(buf) - 3):
-        if buf[i] != device_id or buf[i + 1] & 0x7F != function_code:
-            continue
-        length = 5 if buf[i + 1] & 0x80 else reply_len
-        if function_code in _BIT_READS and not buf[i + 1] & 0x80 and buf[i + 2] != reply_len - 5:
-            continue
-        if i + length > len(buf):
-            continue
-        if crc_ok(buf[i : i + length]):
-            return FrameScan(i, length, crc_errors)
-        crc_errors += 1
-    return FrameScan(None, 0, crc_errors)
-
-
-def count_bad_frames(buf: bytes, device_id: int) -> int:
-    """How many complete reply-shaped frames from ``device_id`` in ``buf`` have a wrong CRC."""
-    bad, i = 0, 0
-    while i < len(buf) - 3:
-        length = _frame_length(buf, i) if buf[i] == device_id else None
-        if length is None or i + length > len(buf):
-            i += 1
-        elif crc_ok(buf[i : i + length]):
-            i += length  # a stale but sound reply: garbage, not an error
-        else:
-            bad += 1
-            i += 1
-    return bad
-
-
-# ---- the link --------------------------------------------------------------------------------------
-
-
-class RtuLink:
-    """A Modbus RTU master on one serial port: one transaction at a time, faults counted in ``stats``."""
-
-    def __init__(
-        self,
-        port: str,
-        *,
-        device_id: int,
-        baudrate: int,
-        parity: str,
-        timeout_s: float,
-        clock: Clock,
-        stats: ModbusStats,
-        logger: logging.Logger,
-    ) -> None:
-        self.port = port
-        self.device_id = device_id
-        self.stats = stats
-        self._baudrate, self._parity, self._timeout_s = baudrate, parity, timeout_s
-        self._clock = clock
-        self._log = logger
-        self._serial: serial.Serial | None = None
-        self._rx = bytearray()
-        self._rx_event = asyncio.Event()
-        self._lock = asyncio.Lock()
-        self._framer = FramerRTU(DecodePDU(is_server=False))
-        self._decoder = DecodePDU(is_server=False)
-
-    @property
-    def is_open(self) -> bool:
-        """Whether the port is open."""
-        return self._serial is not None
-
-    def open(self) -> None:
-        """Open and configure the port (8 data bits, 1 stop bit); ``LinkDown`` when it cannot be."""
-        try:
-            port = serial.Serial(
-                self.port,
-                baudrate=self._baudrate,
-                parity=self._parity,
-                timeout=0,
-                write_timeout=self._timeout_s,
-                exclusive=True,
-            )
-        except (serial.SerialException, OSError, ValueError) as exc:
-            raise LinkDown(f"{self.port}: cannot open: {exc}") from None
-        self._serial = port
-        self._rx.clear()
-        asyncio.get_running_loop().add_reader(port.fileno(), self._on_readable)
-        self.stats.opens += 1
-
-    def close(self) -> None:
-        """Close the port (nothing happens when it is closed)."""
-        port, self._serial = self._serial, None
-        if port is None:
-            return
-        with contextlib.suppress(ValueError, OSError):
-            asyncio.get_running_loop().remove_reader(port.fileno())
-        with contextlib.suppress(serial.SerialException, OSError):
-            port.close()
-        self._rx_event.set()  # wake a transaction waiting for bytes that will not come
-
-    async def transact(self, request: ModbusPDU, reply_len: int) -> ModbusPDU:
-        """Send ``request`` and return the slave's reply PDU (``reply_len``: the normal reply's length)."""
-        async with self._lock:
-            port = self._serial
-            if port is None:
-                raise LinkDown(f"{self.port}: not open")
-            self._discard_stray()
-            request.dev_id = self.device_id
-            started = self._clock.monotonic()
-            try:
-                port.write(self._framer.buildFrame(request))
-            except (serial.SerialException, OSError) as exc:
-                self._lost(f"write failed: {exc}")
-                raise LinkDown(f"{self.port}: write failed: {exc}") from None
-            self.stats.requests += 1
-            frame = await self._await_reply(request.function_code, reply_len, started + self._timeout_s)
-            self._count_round_trip(self._clock.monotonic() - started)
-            return self._decode(frame, request.function_code)
-
-    # ---- internals ----------------------------------------------------------------------------------
-
-    def _on_readable(self) -> None:
-        """The event loop says the port has bytes (or hung up): take them, never block."""
-        port = self._serial
-        if port is None:
-            return
-        try:
-            data = os.read(port.fileno(), 4096)  # non-blocking: pyserial opened the port O_NONBLOCK
-        except BlockingIOError:
-            return
-        except OSError as exc:
-            self._lost(f"read failed: {exc}")
-            return
-        if not data:
-            self._lost("port hung up")
-            return
-        self._rx += data
-        self._rx_event.set()
-
-    def _lost(self, why: str) -> None:
-        if self._serial is None:
-            return
-        self.stats.port_losses += 1
-        self._log.warning("modbus %s: port lost (%s)", self.port, why)
-        self.close()
-
-    def _discard_stray(self) -> None:
-        """Bytes nobody asked for: count them (and the bad frames among them) and drop them."""
-        if not self._rx:
-            return
-        stray = bytes(self._rx)
-        self._rx.clear()
-        self.stats.garbage_bytes += len(stray)
-        self.stats.crc_errors += count_bad_frames(stray, self.device_id)
-        self._log.debug("modbus %s: discarded %d stray bytes", self.port, len(stray))
-
-    async def _await_reply(self, function_code: int, reply_len: int, deadline: float) -> bytes:
-        """Collect bytes until a valid reply frame is there; ``NoReply`` at the deadline."""
-        while True:
-            self._rx_event.clear()
-            found = scan_reply(bytes(self._rx), self.device_id, function_code, reply_len)
-            if found.start is not None:
-                end = found.start + found.length
-                frame = bytes(self._rx[found.start : end])
-                self.stats.garbage_bytes += found.start
-                self.stats.crc_errors += found.crc_errors
-                del self._rx[:end]
-                return frame
-            if self._serial is None:
-                raise LinkDown(f"{self.port}: port lost while waiting for a reply")
-            left = deadline - self._clock.monotonic()
-            if left <= 0 or not await within(self._clock, left, self._rx_event.wait()):
-                self.stats.timeouts += 1
-                raise NoReply(f"{self.port}: no reply to function {function_code} in {self._timeout_s} s")
-
-    def _decode(self, frame: bytes, function_code: int) -> ModbusPDU:
-        pdu = self._decoder.decode(frame[1:-2])
-        if pdu is None:
-            self.stats.bad_replies += 1
-            raise NoReply(f"{self.port}: undecodable reply {frame.hex()}")
-        if isinstance(pdu, ExceptionResponse):
-            self.stats.exceptions += 1
-            raise DeviceRefused(function_code, pdu.exception_code)
-        return pdu
-
-    def _count_round_trip(self, seconds: float) -> None:
-        self.stats.replies += 1
-        self.stats.round_trip_total_s += seconds
-        self.stats.round_trip_max_s = max(self.stats.round_trip_max_s, seconds)
 
 
 # ---- decoding the inputs (pure) ----------------------------------------------------------------------
@@ -700,9 +456,7 @@ class ModbusRelayDriver:
 
     async def _read_inputs(self) -> BoardInputs:
         first, count = self.layout.input_span()
-        request = ReadDiscreteInputsRequest(address=first, count=count)
-        reply = await self._link.transact(request, 5 + (count + 7) // 8)
-        return decode_inputs(self.layout, first, list(reply.bits[:count]))
+        return decode_inputs(self.layout, first, await self._link.read_discrete_inputs(first, count))
 
     async def _service_relays(self) -> None:
         now = self._clock.monotonic()
@@ -719,8 +473,8 @@ class ModbusRelayDriver:
     async def _verify_relays(self) -> None:
         """Read the coils back; a board that lost them (reset, power dip) gets the whole bank again."""
         first, count = self.layout.coil_span()
-        reply = await self._link.transact(ReadCoilsRequest(address=first, count=count), 5 + (count + 7) // 8)
-        actual = {coil: bool(reply.bits[coil - first]) for coil in self._relays.wanted}
+        bits = await self._link.read_coils(first, count)
+        actual = {coil: bits[coil - first] for coil in self._relays.wanted}
         if actual != self._relays.wanted:
             self.stats.relay_resyncs += 1
             port, wanted = self.config.port, self._relays.wanted
@@ -730,11 +484,11 @@ class ModbusRelayDriver:
     async def _write_bank(self) -> None:
         first, count = self.layout.coil_span()
         bits = [self._relays.wanted.get(first + i, False) for i in range(count)]
-        await self._link.transact(WriteMultipleCoilsRequest(address=first, bits=bits), 8)
+        await self._link.write_coils(first, bits)
         self._relays.resync = False
 
     async def _write_coil(self, coil: int, on: bool) -> None:
-        await self._link.transact(WriteSingleCoilRequest(address=coil, bits=[on]), 8)
+        await self._link.write_coil(coil, on)
 
     def _drop_pulse(self, coil: int) -> None:
         self._relays.wanted[coil] = False
