@@ -287,6 +287,39 @@ def robot_agent(
         _fail(str(exc), 1)
 
 
+cart_app = typer.Typer(help="The delivery cart: locker board, pickup-code screen.", no_args_is_help=True)
+app.add_typer(cart_app, name="cart")
+
+
+@cart_app.command("run")
+def cart_run(
+    config: Annotated[Path, typer.Option(help="cart YAML file (see robots/cart/config.py)")],
+) -> None:
+    """Run one cart: its locker board, offline code check and kiosk screen, until SIGINT/SIGTERM."""
+    import logging
+
+    from robots.cart.config import CartConfigError, load_config, run
+
+    try:
+        cart = load_config(config)
+    except CartConfigError as exc:
+        _fail(str(exc), EXIT_BAD_INPUT)
+    logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    run(cart)
+
+
+@cart_app.command("hash-pin")
+def cart_hash_pin(
+    pin: Annotated[str, typer.Option(prompt=True, hide_input=True, help="the staff PIN (4-12 digits)")],
+) -> None:
+    """Print the argon2 hash of a staff PIN for the cart file's ``staff_pin_hash``."""
+    from argon2 import PasswordHasher
+
+    if not (pin.isascii() and pin.isdigit() and 4 <= len(pin) <= 12):
+        _fail("a staff PIN is 4 to 12 digits", EXIT_BAD_INPUT)
+    print(PasswordHasher().hash(pin))
+
+
 # ---- fleet -------------------------------------------------------------------------------------------
 
 EXIT_UNAVAILABLE = 1
@@ -434,6 +467,22 @@ def bench_fleet(
     except (ValueError, RuntimeError) as exc:
         _fail(str(exc), EXIT_BAD_INPUT)
     text = json.dumps(result, indent=2)
+    print(text)
+    if json_out is not None:
+        json_out.write_text(text + "\n", encoding="utf-8")
+
+
+@bench_app.command("cart")
+def bench_cart(
+    trials: Annotated[int, typer.Option(help="typed codes timed against an instant board")] = 2000,
+    parcels: Annotated[int, typer.Option(help="parcels (codes and compartments) on the cart")] = 50,
+    board_trials: Annotated[int, typer.Option(help="codes timed through the simulated board on a pty")] = 100,
+    seed: Annotated[int, typer.Option(help="random seed")] = 1,
+    json_out: Annotated[Path | None, typer.Option("--json", help="write the result as JSON here")] = None,
+) -> None:
+    """Pickup-code check on the cart (p50/p99 ms), and typed code → lock pulse confirmed over a real pty."""
+    bench = _benchmark("cart.bench")
+    text = json.dumps(bench.run_bench(trials, parcels, board_trials, seed), indent=2)
     print(text)
     if json_out is not None:
         json_out.write_text(text + "\n", encoding="utf-8")

@@ -169,6 +169,12 @@ _INVALID = Text("取件码为6位数字。", "A pickup code is 6 digits.")
 _TAIL_INVALID = Text("手机尾号为4位数字。", "The phone tail is 4 digits.")
 
 
+_BOARD_TROUBLE = {
+    BoardHealth.NO_REPLY: ("柜门控制板无响应。", "The locker board does not answer."),
+    BoardHealth.LINK_DOWN: ("柜门控制板连接断开。", "The locker board's cable is disconnected."),
+}
+
+
 def _opened(n: int) -> Text:
     return Text(f"{n}号格口已打开，取件后请关好柜门。", f"Compartment {n} is open — please close the door.")
 
@@ -551,14 +557,11 @@ class CartService:
             self._changed_now()
 
     def _board_health(self, snapshot: BoardSnapshot) -> None:
-        if snapshot.health in (BoardHealth.NO_REPLY, BoardHealth.LINK_DOWN):
-            self._raise_alarm(
-                "board_offline",
-                None,
-                Text(f"柜门控制板离线：{snapshot.detail}", f"Locker board offline: {snapshot.detail}"),
-            )
-        elif snapshot.health is BoardHealth.OK:
+        if snapshot.health is BoardHealth.OK:
             self._clear_alarm("board_offline", None)
+        elif snapshot.health in _BOARD_TROUBLE:
+            zh, en = _BOARD_TROUBLE[snapshot.health]
+            self._raise_alarm("board_offline", None, Text(zh, f"{en} ({snapshot.detail})"))
 
     async def _timer(self) -> None:
         while True:
