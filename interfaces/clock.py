@@ -22,8 +22,9 @@ import asyncio
 import heapq
 import math
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 _SETTLE_LIMIT = 10_000
 """Most loop turns ``VirtualClock.settle`` waits for woken tasks to block again."""
@@ -191,3 +192,23 @@ def _check_finite(name: str, value: float) -> None:
     """Refuse NaN and infinities, which would stall or corrupt the time line."""
     if not math.isfinite(value):
         raise ValueError(f"VirtualClock: {name} must be a finite number, got {value}")
+
+
+async def within(clock: Clock, timeout: float, awaitable: Awaitable[Any]) -> bool:
+    """Await ``awaitable`` for at most ``timeout`` seconds of ``clock``; True when it finished in time.
+
+    On time-out it is cancelled; when it raised, the exception propagates. Drivers time their I/O with
+    this, so one clock rules all their waits.
+    """
+    work = asyncio.ensure_future(awaitable)
+    sleeper = asyncio.ensure_future(clock.sleep(timeout))
+    try:
+        await asyncio.wait({work, sleeper}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        sleeper.cancel()
+        if not work.done():
+            work.cancel()
+    if not work.done() or work.cancelled():
+        return False
+    work.result()  # re-raise what it raised
+    return True

@@ -33,9 +33,8 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import Awaitable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import serial
 from pymodbus.framer import FramerRTU
@@ -48,7 +47,7 @@ from pymodbus.pdu.bit_message import (
 )
 from pymodbus.pdu.register_message import ReadInputRegistersRequest
 
-from interfaces.clock import Clock
+from interfaces.clock import Clock, within
 
 _COUNTED_REPLIES = (1, 2, 3, 4)  # function codes whose reply carries a byte count
 _FIXED_REPLIES = (5, 6, 15, 16)  # function codes whose reply is an 8-byte echo
@@ -186,23 +185,6 @@ def count_bad_frames(buf: bytes, device_id: int) -> int:
             bad += 1
             i += 1
     return bad
-
-
-async def _within(clock: Clock, timeout: float, awaitable: Awaitable[Any]) -> bool:
-    """Await ``awaitable`` for at most ``timeout`` seconds of ``clock``; True when it finished in time
-    (on time-out it is cancelled)."""
-    work = asyncio.ensure_future(awaitable)
-    sleeper = asyncio.ensure_future(clock.sleep(timeout))
-    try:
-        await asyncio.wait({work, sleeper}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        sleeper.cancel()
-        if not work.done():
-            work.cancel()
-    if not work.done() or work.cancelled():
-        return False
-    work.result()  # re-raise what it raised
-    return True
 
 
 # ---- the link --------------------------------------------------------------------------------------
@@ -379,7 +361,7 @@ class RtuLink:
             if self._serial is None:
                 raise LinkDown(f"{self.port}: port lost while waiting for a reply")
             left = deadline - self._clock.monotonic()
-            if left <= 0 or not await _within(self._clock, left, self._rx_event.wait()):
+            if left <= 0 or not await within(self._clock, left, self._rx_event.wait()):
                 self.stats.timeouts += 1
                 raise NoReply(f"{self.port}: no reply to function {function_code} in {self._timeout_s} s")
 

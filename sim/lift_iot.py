@@ -24,8 +24,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
-from elevator_bridge.drivers.base import within
-from interfaces.clock import Clock, RealClock
+from interfaces.clock import Clock, RealClock, within
 from interfaces.mqtt import Message, MqttClient, MqttConfig, Subscription, Will
 from interfaces.tasks import cancel_and_wait
 from sim.lift import CarFault, CarMode, CarSnapshot, CommandResult, LiftCar

@@ -11,12 +11,11 @@ for timing decisions the session logic makes; they only wait on their I/O.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Protocol
 
-from interfaces.clock import Clock
 from interfaces.lift import DoorState, LiftMode, MotionState
 
 
@@ -133,23 +132,3 @@ class StatusStream:
     def close(self) -> None:
         """Stop receiving reports."""
         self._on_close(self._queue)
-
-
-async def within(clock: Clock, timeout: float, awaitable: Awaitable[Any]) -> bool:
-    """Await ``awaitable`` for at most ``timeout`` seconds of ``clock``; True when it finished in time.
-
-    On time-out it is cancelled; when it raised, the exception propagates. Drivers time their I/O with
-    this, so one clock rules all their waits.
-    """
-    work = asyncio.ensure_future(awaitable)
-    sleeper = asyncio.ensure_future(clock.sleep(timeout))
-    try:
-        await asyncio.wait({work, sleeper}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        sleeper.cancel()
-        if not work.done():
-            work.cancel()
-    if not work.done() or work.cancelled():
-        return False
-    work.result()  # re-raise what it raised
-    return True

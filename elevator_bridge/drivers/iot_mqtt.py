@@ -77,9 +77,8 @@ from elevator_bridge.drivers.base import (
     LiftStatus,
     StatusFanout,
     StatusStream,
-    within,
 )
-from interfaces.clock import Clock, RealClock
+from interfaces.clock import Clock, RealClock, within
 from interfaces.lift import DoorState, LiftMode, MotionState
 from interfaces.mqtt import Message, MqttClient, MqttError, Subscription
 from interfaces.tasks import cancel_and_wait
