@@ -276,7 +276,9 @@ class CartService:
         self._staff_failures: list[float] = []
         self._hasher = PasswordHasher()
         self._synced = False
-        self._compartments_dirty = False
+        self._inputs_seen = 0  # how many input changes the board showed
+        self._inputs_reported = 0  # ... of which the orchestrator has the latest
+        self._report_needed = asyncio.Event()
 
     # --- life cycle ----------------------------------------------------------------------------------
 
@@ -289,6 +291,7 @@ class CartService:
         if self.uplink is not None:
             self._spawn(self.forwarder.run(), "forwarder")
             self._spawn(self._sync_loop(), "sync")
+            self._spawn(self._report_loop(), "compartments")
 
     async def stop(self) -> None:
         """Stop the background work and the board (queued events stay on disk)."""
@@ -494,7 +497,7 @@ class CartService:
             return False
         self.load_codes(sheet)
         self.forwarder.kick()
-        await self._report_compartments()
+        await self.report_compartments()
         return True
 
     def load_codes(self, sheet: CodeSheet) -> None:
@@ -547,13 +550,17 @@ class CartService:
 
     async def _watch_board(self) -> None:
         last_health: BoardHealth | None = None
+        last_inputs: object = None
         async for snapshot in self.board.snapshots():
             if snapshot.health is not last_health:
                 last_health = snapshot.health
                 self._board_health(snapshot)
             if snapshot.health is BoardHealth.OK and snapshot.compartments:
                 self._handle(self.tracker.inputs(snapshot.compartments, snapshot.time))
-                self._compartments_dirty = True
+                if snapshot.compartments != last_inputs:
+                    last_inputs = snapshot.compartments
+                    self._inputs_seen += 1
+                    self._report_needed.set()
             self._changed_now()
 
     def _board_health(self, snapshot: BoardSnapshot) -> None:
@@ -622,22 +629,35 @@ class CartService:
         if outcomes:
             self._changed_now()
 
-    async def _report_compartments(self) -> None:
-        if self.uplink is None or not self._compartments_dirty:
-            return
+    async def _report_loop(self) -> None:
+        """Report doors and occupancy soon after they change (a failed report is retried by the sync)."""
+        while True:
+            await self._report_needed.wait()
+            self._report_needed.clear()
+            await self.report_compartments()
+
+    async def report_compartments(self) -> bool:
+        """Report doors and occupancy to the orchestrator if they changed since the last report;
+        whether the orchestrator has the latest now."""
+        if self.uplink is None:
+            return False
+        seen = self._inputs_seen
+        if seen == self._inputs_reported:
+            return True
         compartments = self.board.snapshot().compartments
         body = [
             {"id": str(n), "door": "closed" if c.door_closed else "open", "occupied": c.occupied}
             for n, c in sorted(compartments.items())
         ]
         if not body:
-            return
+            return False
         try:
             await self.uplink.report_compartments(body)
         except (Unreachable, Refused) as exc:
             self._log.info("compartment report failed: %s", exc)
-            return
-        self._compartments_dirty = False
+            return False
+        self._inputs_reported = max(self._inputs_reported, seen)
+        return True
 
     def _raise_alarm(
         self, kind: AlarmKind, compartment: int | None, message: Text, since: float | None = None

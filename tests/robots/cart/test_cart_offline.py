@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from cart_testkit import STOP, WINDOW, OrchestratorServer, cart_stack, until
+from cart_testkit import CART, STAFF_PIN, STOP, WINDOW, OrchestratorServer, cart_stack, until
 
 from orchestrator.domain import ParcelState
 from robots.cart.locker.model import BoardHealth
@@ -78,3 +78,25 @@ async def test_codes_survive_a_cart_reboot_without_network(tmp_path: Path) -> No
         stack.service.arrive(STOP, WINDOW)
         answer = await stack.service.enter_code(codes["SF1"])
         assert answer.result == "open" and answer.compartment == 5
+
+
+async def test_doors_and_occupancy_reach_the_orchestrator(tmp_path: Path) -> None:
+    """A door opened by staff shows as open on the orchestrator's picture of the cart."""
+    orchestrator = OrchestratorServer(tmp_path)
+    await orchestrator.start()
+    try:
+        async with cart_stack(tmp_path, orchestrator.base_url) as stack:
+            stack.board.load(6, "SF9")
+            await until(stack.service, lambda v: v.board is BoardHealth.OK)
+            token = stack.service.staff_login(STAFF_PIN)
+            await stack.service.staff_open(token, [6])
+            await until(
+                stack.service, lambda v: any(c.number == 6 and c.phase == "open" for c in v.compartments)
+            )
+            assert await stack.service.report_compartments()
+            assert orchestrator.services is not None
+            reported = {c.id: c for c in orchestrator.services.carts.compartments(CART)}
+            assert reported["6"].door_open and reported["6"].occupied
+            assert not reported["5"].door_open and not reported["5"].occupied
+    finally:
+        await orchestrator.stop()

@@ -138,3 +138,28 @@ async def test_staff_mode_needs_the_pin_and_opens_chosen_or_all(stack) -> None: 
             service.staff_login("111111")
     with pytest.raises(StaffError, match="locked"):
         service.staff_login(STAFF_PIN)
+
+
+async def test_a_silent_board_raises_the_alarm_and_recovers(stack) -> None:  # type: ignore[no-untyped-def]
+    """A board that stops answering (a dead transmitter, a line full of noise): the screen says the
+    lockers do not respond, operators get board_offline, and all is normal once it answers again."""
+    stack.board.silent = True
+    view = await until(stack.service, lambda v: v.board is BoardHealth.NO_REPLY)
+    alarm = next(a for a in view.alarms if a.kind == "board_offline")
+    assert alarm.message.zh.startswith("柜门控制板无响应") and "does not answer" in alarm.message.en
+    assert (await stack.service.enter_code(CODE)).result == "board_down"
+    stack.board.silent = False
+    await until(stack.service, lambda v: v.board is BoardHealth.OK and not v.alarms)
+    assert (await stack.service.enter_code(CODE)).result == "open"
+
+
+async def test_garbage_and_bad_crc_on_the_line_do_not_stop_a_pickup(stack) -> None:  # type: ignore[no-untyped-def]
+    """Noise and a frame with a wrong CRC arrive between requests: they are counted and skipped, and
+    the next code still opens its compartment."""
+    stack.board.inject(b"\x00\xff\x13\x37garbage")
+    stack.board.inject(bytes([1, 2, 1, 0, 0xDE, 0xAD]))  # a reply-shaped frame with a wrong CRC
+    await stack.driver.wait_polls(3)
+    assert stack.driver.stats.garbage_bytes > 0
+    assert stack.service.screen().board is BoardHealth.OK
+    assert (await stack.service.enter_code(CODE)).result == "open"
+    await stack.board.wait_for(lambda: stack.board.door_open(2))
