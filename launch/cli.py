@@ -305,7 +305,10 @@ def cart_run(
     except CartConfigError as exc:
         _fail(str(exc), EXIT_BAD_INPUT)
     logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    run(cart)
+    try:
+        run(cart)
+    except CartConfigError as exc:  # the agent's robot file
+        _fail(str(exc), EXIT_BAD_INPUT)
 
 
 @cart_app.command("hash-pin")

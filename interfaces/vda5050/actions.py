@@ -19,7 +19,8 @@ actionType                blocking  scopes           parameters (JSON key: type)
 ``stateRequest`` (std)    NONE      INSTANT          —
 ``factsheetRequest``      NONE      INSTANT          —
 ``openCompartment``       SOFT      INSTANT, NODE    compartment: int (≥ 0)
-``waitForPickup``         SOFT      NODE             compartment: int; timeoutS: number (> 0)
+``waitForPickup``         SOFT      NODE             compartment: int; timeoutS: number (> 0);
+                                                     stop, window: str (optional, both or neither)
 ``handoff``               HARD      NODE             role: "giver" | "taker"; peerSerialNumber: str;
                                                      compartments: int array (non-empty)
 ``enterLift``             HARD      NODE             building, lift, floor, sessionId: str
@@ -33,7 +34,9 @@ Meaning of the custom actions:
 - ``openCompartment``: unlock one locker compartment (the robot stands still; SOFT so several can be
   opened together).
 - ``waitForPickup``: keep standing at the node until the compartment's parcel is taken or ``timeoutS``
-  passes (FAILED with ``resultDescription`` "timeout" then).
+  passes (FAILED with a ``resultDescription`` starting "timeout:" then: the parcel stays on board,
+  which is no fault). ``stop`` and ``window`` tell a cart which stop and delivery window it serves
+  there: its pickup codes for that stop open from the first such action until it drives on.
 - ``handoff``: transfer parcels between two robots at a handoff point; the ``giver`` opens its
   ``compartments``, the ``taker`` (``peerSerialNumber`` names the other robot) receives them.
 - ``enterLift`` / ``exitLift``: drive into / out of a lift inside the lift session ``sessionId``; the
@@ -56,7 +59,7 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Annotated, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic.alias_generators import to_camel
 
 from interfaces.vda5050.errors import ActionError
@@ -228,6 +231,14 @@ class WaitForPickup(ActionParams):
     action_type = ActionType.WAIT_FOR_PICKUP
     compartment: int = Field(ge=0)
     timeout_s: float = Field(gt=0)
+    stop: str | None = Field(default=None, min_length=1)
+    window: str | None = Field(default=None, min_length=1)
+
+    @model_validator(mode="after")
+    def _stop_with_window(self) -> WaitForPickup:
+        if (self.stop is None) != (self.window is None):
+            raise ValueError("waitForPickup: give stop and window together, or neither")
+        return self
 
 
 class Handoff(ActionParams):

@@ -25,6 +25,12 @@ once (``navigationImpossible``, FATAL). A failed or cancelled order empties ``no
 and ends every open action FAILED. Agent-level actions (``startPause``, ``stopPause``, ``cancelOrder``,
 ``stateRequest``, ``factsheetRequest``, ``setOperatingMode``; ``initPosition`` also sets the last node)
 are handled here; every other type goes to ``driver.run_action``. An action id is never run twice.
+A driver's ``ActionOutcome`` gives the action's ``resultDescription`` (else a failure reads "driver
+answered ...") and may spare an expected failure its ``actionFailed`` error.
+
+``state.errors`` holds the errors reported (cleared by a new order or update) and, for as long as the
+driver's readout shows them, one FATAL ``hardwareFault`` per ``Readout.faults`` entry and one error per
+``Readout.conditions`` entry (its own type, level and references).
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ import asyncio
 import logging
 import math
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from interfaces.clock import Clock
@@ -58,7 +64,7 @@ from interfaces.vda5050 import (
     Velocity,
     action_parameters,
 )
-from robots.agent.driver import DriverResult, Pose, Readout, RobotDriver
+from robots.agent.driver import ActionOutcome, DriverResult, Pose, Readout, RobotDriver
 from robots.agent.order import (
     DEFAULT_DEVIATION_XY,
     ActionRecord,
@@ -270,7 +276,7 @@ class Vehicle:
                 charging=r.charging,
             ),
             "operating_mode": self.operating_mode,
-            "errors": [*self.errors, *self._fault_errors()],
+            "errors": [*self.errors, *self._fault_errors(), *self._condition_errors()],
             "safety_state": SafetyState(
                 e_stop=EStop.MANUAL if r.e_stop else EStop.NONE, field_violation=r.field_violation
             ),
@@ -295,6 +301,12 @@ class Vehicle:
     def _fault_errors(self) -> list[AgvError]:
         """One FATAL ``hardwareFault`` per fault the driver reports now."""
         return [make_error(HARDWARE_FAULT, fault, level=ErrorLevel.FATAL) for fault in self.readout.faults]
+
+    def _condition_errors(self) -> list[AgvError]:
+        """One error per condition the driver reports now, under the condition's own type and level."""
+        return [
+            make_error(c.error_type, c.description, c.references, c.level) for c in self.readout.conditions
+        ]
 
     # --- internals: changes and readouts ----------------------------------------------------------------
 
@@ -517,12 +529,13 @@ class Vehicle:
             record.move(ActionStatus.RUNNING)
             self._changed()
             try:
-                ok, result = await self._do(record)
+                outcome = await self._do(record)
             except (ValueError, KeyError, TypeError) as exc:  # parameters the driver or we choke on
                 self.log.exception("action %s failed", record.action_id)
-                ok, result = False, f"internal error: {exc}"
-            record.move(ActionStatus.FINISHED if ok else ActionStatus.FAILED, result)
-            if not ok:
+                outcome = _failed(f"internal error: {exc}")
+            ok = outcome.result is DriverResult.SUCCESS
+            record.move(ActionStatus.FINISHED if ok else ActionStatus.FAILED, outcome.description)
+            if not ok and outcome.report_error:
                 self._report_action_failure(record)
         except asyncio.CancelledError:
             status, reason = self._stop_as.pop(record.action_id, (ActionStatus.FAILED, "cancelled"))
@@ -562,48 +575,49 @@ class Vehicle:
             make_error(ACTION_FAILED, f"{record.action_type} {record.action_id}: {record.result}", refs)
         )
 
-    async def _do(self, record: ActionRecord) -> tuple[bool, str | None]:
+    async def _do(self, record: ActionRecord) -> ActionOutcome:
         """Carry out one action: agent-level ones here, the rest through the driver."""
         kind = record.action_type
         if kind in _AGENT_ONLY:
-            return False, f"{kind} is an instant action, not an order action"
+            return _failed(f"{kind} is an instant action, not an order action")
         if kind == ActionType.STATE_REQUEST:
-            return True, None
+            return _DONE
         if kind == ActionType.FACTSHEET_REQUEST:
             if self.on_factsheet_request is not None:
                 self.on_factsheet_request()
-            return True, None
+            return _DONE
         try:
             params = action_parameters(record.action)
         except ActionError as exc:
-            return False, str(exc)
+            return _failed(str(exc))
         if kind == ActionType.SET_OPERATING_MODE:
             self.operating_mode = OperatingMode(str(params["mode"]))
-            return True, None
-        ok, result = await self._driver_action(kind, params)
-        if ok and kind == ActionType.INIT_POSITION:
+            return _DONE
+        outcome = await self._driver_action(kind, params)
+        if outcome.result is DriverResult.SUCCESS and kind == ActionType.INIT_POSITION:
             self.last_node_id = str(params.get("lastNodeId", self.last_node_id))
             self.last_node_sequence_id = 0
-        return ok, result
+        return outcome
 
-    async def _driver_action(self, kind: str, params: Mapping[str, Any]) -> tuple[bool, str | None]:
+    async def _driver_action(self, kind: str, params: Mapping[str, Any]) -> ActionOutcome:
         """``driver.run_action`` with RETRY answers tried again up to ``action_retries`` times."""
-        result = DriverResult.IMPOSSIBLE
+        outcome = ActionOutcome(DriverResult.IMPOSSIBLE)
         for attempt in range(self.settings.action_retries + 1):
             if attempt:
                 await self.clock.sleep(self.settings.retry_delay)
             try:
-                result = await self.driver.run_action(kind, params)
+                answer = await self.driver.run_action(kind, params)
             except asyncio.CancelledError:
                 raise
             except Exception:
                 self.log.exception("driver.run_action(%s) raised: taken as IMPOSSIBLE", kind)
-                result = DriverResult.IMPOSSIBLE
-            if result is not DriverResult.RETRY:
+                answer = DriverResult.IMPOSSIBLE
+            outcome = answer if isinstance(answer, ActionOutcome) else ActionOutcome(answer)
+            if outcome.result is not DriverResult.RETRY:
                 break
-        if result is DriverResult.SUCCESS:
-            return True, None
-        return False, f"driver answered {result.value}"
+        if outcome.result is not DriverResult.SUCCESS and outcome.description is None:
+            return replace(outcome, description=f"driver answered {outcome.result.value}")
+        return outcome
 
     # --- instant actions ------------------------------------------------------------------------------
 
@@ -650,6 +664,14 @@ class Vehicle:
         self._changed()
 
 
+_DONE = ActionOutcome(DriverResult.SUCCESS)
+
+
+def _failed(reason: str) -> ActionOutcome:
+    """An action that cannot be done, for ``reason``."""
+    return ActionOutcome(DriverResult.IMPOSSIBLE, reason)
+
+
 def _force(record: ActionRecord, status: ActionStatus, reason: str) -> None:
     """End an open action ``status`` (a FINISHED that never started running becomes FAILED)."""
     if record.terminal:
@@ -666,6 +688,7 @@ def _significant(r: Readout) -> tuple[object, ...]:
         r.e_stop,
         r.field_violation,
         r.faults,
+        r.conditions,
         r.charging,
         r.localized,
         round(r.battery_charge),

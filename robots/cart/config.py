@@ -10,8 +10,10 @@
     staff_pin_hash: "$argon2id$..."             # robopost cart hash-pin
     support_phone: 400-000-0000
     campus: maps/campuses/neijiang.yaml         # optional: stop names for the screen
+    agent: launch/robots/cart_1.yaml            # optional: the cart's VDA 5050 agent in this process
 
-``run(config)`` runs the locker driver, the cart service and the kiosk page until SIGINT/SIGTERM.
+``run(config)`` runs the locker driver, the cart service, the kiosk page and (with ``agent``) the cart's
+VDA 5050 agent on its driver wrapped in ``robots.cart.agent.CartDriver``, until SIGINT/SIGTERM.
 """
 
 from __future__ import annotations
@@ -20,12 +22,17 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from interfaces.clock import RealClock
+from interfaces.clock import Clock, RealClock
+
+if TYPE_CHECKING:
+    from robots.agent.agent import Agent
+    from robots.agent.config import AgentConfig
+    from robots.cart.service import CartService
 
 log = logging.getLogger("robopost.cart")
 
@@ -64,6 +71,8 @@ class CartConfig(_Section):
     staff_pin_hash: str | None = None
     support_phone: str = "400-000-0000"
     campus: Path | None = None
+    agent: Path | None = None
+    """The robot file of the cart's VDA 5050 agent (``robopost agent``'s format)."""
     door_alarm_s: float = Field(default=30.0, gt=0)
     sync_s: float = Field(default=30.0, gt=0)
 
@@ -133,16 +142,41 @@ def run(config: CartConfig) -> None:
     )
     service = CartService(settings, driver, queue, clock, uplink)
     app = create_kiosk_app(service)
+    robot = _agent_config(config.agent) if config.agent is not None else None
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: object) -> AsyncIterator[None]:
         await service.start()
+        agent = await _start_agent(robot, service, clock) if robot is not None else None
         log.info("cart %s: screen on http://%s:%d", config.cart, config.screen.host, config.screen.port)
         try:
             yield
         finally:
+            if agent is not None:
+                await agent.stop()
             await service.stop()
             queue.close()
 
     app.router.lifespan_context = lifespan
     uvicorn.run(app, host=config.screen.host, port=config.screen.port, log_level="info")
+
+
+def _agent_config(path: Path) -> AgentConfig:
+    from robots.agent.config import AgentConfigError
+    from robots.agent.config import load_config as load_agent
+
+    try:
+        return load_agent(path)
+    except AgentConfigError as exc:
+        raise CartConfigError(str(exc)) from None
+
+
+async def _start_agent(robot: AgentConfig, service: CartService, clock: Clock) -> Agent:
+    """The cart's VDA 5050 agent on its configured driver, with the locker actions and alarms added."""
+    from robots.agent.agent import Agent, make_driver, make_mqtt_client
+    from robots.cart.agent import CartDriver
+
+    driver = CartDriver(make_driver(robot, clock), service)
+    agent = Agent(robot, driver, make_mqtt_client(robot, clock), clock)
+    await agent.start()
+    return agent

@@ -364,6 +364,7 @@ class CartService:
         self._changed_now()
         if status.locked_until is not None:
             until = status.locked_until
+            self._wake_timer.set()  # to clear the alarm when the lock ends
             self._raise_alarm(
                 "code_lockout",
                 None,
@@ -377,8 +378,6 @@ class CartService:
     def screen(self) -> ScreenView:
         """What the kiosk page shows now."""
         status = self.guard.status(self.cart)
-        if status.locked_until is None:
-            self._clear_alarm("code_lockout", None)
         board = self.board.snapshot()
         return ScreenView(
             version=self._version,
@@ -573,7 +572,7 @@ class CartService:
     async def _timer(self) -> None:
         while True:
             self._wake_timer.clear()
-            deadline = self.tracker.next_deadline()
+            deadline = _earliest(self.tracker.next_deadline(), self._lockout_ends())
             waker = asyncio.ensure_future(self._wake_timer.wait())
             waiters: set[asyncio.Future[Any]] = {waker}
             if deadline is not None:
@@ -584,6 +583,14 @@ class CartService:
                 for waiter in waiters:
                     waiter.cancel()
             self._handle(self.tracker.tick(self.clock.now()))
+            if ("code_lockout", None) in self._alarms and self.guard.status(self.cart).locked_until is None:
+                self._clear_alarm("code_lockout", None)
+
+    def _lockout_ends(self) -> float | None:
+        """When the code-entry lock ends, while its alarm is raised."""
+        if ("code_lockout", None) not in self._alarms:
+            return None
+        return self.guard.status(self.cart).locked_until
 
     def _handle(self, outcomes: list[Outcome]) -> None:
         phone = self.settings.support_phone
@@ -627,6 +634,7 @@ class CartService:
                         at,
                     )
         if outcomes:
+            self._wake_timer.set()  # a watch changed phase: its next deadline may be sooner
             self._changed_now()
 
     async def _report_loop(self) -> None:
@@ -699,6 +707,10 @@ class CartService:
     def _task_done(self, task: asyncio.Task[None]) -> None:
         if not task.cancelled() and task.exception() is not None:
             self._log.error("cart task %s failed", task.get_name(), exc_info=task.exception())
+
+
+def _earliest(*times: float | None) -> float | None:
+    return min((t for t in times if t is not None), default=None)
 
 
 def _view(watch: Watch) -> CompartmentView:

@@ -143,6 +143,7 @@ def _action(kind: str, **values: object) -> Action:
         ),
         (_action("openCompartment", compartment=-1), r"parameter compartment: Input should be greater"),
         (_action("waitForPickup", compartment=1, timeoutS=0), r"parameter timeoutS: Input should be greater"),
+        (_action("waitForPickup", compartment=1, timeoutS=9, stop="s1"), r"give stop and window together"),
         (_action("handoff", role="thief", peerSerialNumber="x", compartments=[1]), r"parameter role: Input"),
         (_action("handoff", role="taker", peerSerialNumber="x", compartments=[]), r"parameter compartments"),
         (_action("setOperatingMode", mode="TURBO"), r"parameter mode: Input should be 'AUTOMATIC'"),
@@ -191,7 +192,12 @@ def test_factsheet_declares_our_actions(schemas: OfficialSchemas) -> None:
         ("compartments", ValueDataType.ARRAY, False),
     ]
     wait = {p.key: p.value_data_type for p in declared["waitForPickup"].action_parameters or []}
-    assert wait == {"compartment": ValueDataType.INTEGER, "timeoutS": ValueDataType.NUMBER}
+    assert wait == {
+        "compartment": ValueDataType.INTEGER,
+        "timeoutS": ValueDataType.NUMBER,
+        "stop": ValueDataType.STRING,
+        "window": ValueDataType.STRING,
+    }
     assert declared["cancelOrder"].action_parameters is None
     assert [s.value for s in declared["openCompartment"].action_scopes] == ["INSTANT", "NODE"]
     schemas.check(TopicKind.FACTSHEET, to_json(sample_factsheet()))

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
-from cart_testkit import CART, STAFF_PIN, STOP, WINDOW, cart_stack, until
+from cart_testkit import CART, STAFF_PIN, STOP, WINDOW, cart_settings, cart_stack, until
 
 from orchestrator.security.codes import CodeBook
 from robots.cart.codes import CodeSheet
@@ -163,3 +163,16 @@ async def test_garbage_and_bad_crc_on_the_line_do_not_stop_a_pickup(stack) -> No
     assert stack.service.screen().board is BoardHealth.OK
     assert (await stack.service.enter_code(CODE)).result == "open"
     await stack.board.wait_for(lambda: stack.board.door_open(2))
+
+
+async def test_the_lockout_alarm_clears_when_the_lock_ends(tmp_path: Path) -> None:
+    """With a short lock window the code_lockout alarm goes away by itself when entry reopens."""
+    async with cart_stack(tmp_path, None, settings=cart_settings(attempts=2, attempts_window_s=0.3)) as stack:
+        stack.service.load_codes(sheet())
+        stack.service.arrive(STOP, WINDOW)
+        await until(stack.service, lambda v: v.board is BoardHealth.OK)
+        assert (await stack.service.enter_code("000000")).result == "wrong"
+        assert (await stack.service.enter_code("000001", TAIL)).result == "locked"
+        assert [a.kind for a in stack.service.alarms()] == ["code_lockout"]
+        await until(stack.service, lambda v: not v.alarms and v.locked_until is None)
+        assert (await stack.service.enter_code(CODE, TAIL)).result == "open"
