@@ -20,6 +20,7 @@ setup(
             "store/migrations/versions/*.py",
             "console/*",
         ],
+        "robots": ["cart/hmi/static/*"],
     },
     include_package_data=True,
     install_requires=[

@@ -272,6 +272,12 @@ class Forwarder:
                 self._on_change()
         return True
 
+    def set_online(self, online: bool) -> None:
+        """Whether the orchestrator answers (also learnt from other calls, e.g. the code sync)."""
+        if online and not self.online:
+            self.kick()
+        self._set_online(online)
+
     def _set_online(self, online: bool) -> None:
         if online != self.online:
             self.online = online

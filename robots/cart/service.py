@@ -35,7 +35,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mapping
+from collections.abc import AsyncGenerator, Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -151,13 +151,49 @@ class ScreenView:
     pending_events: int
     compartments: tuple[CompartmentView, ...]
     alarms: tuple[CartAlarm, ...]
-    notice: Text | None
+    notice: Notice | None
     """The latest thing to tell the person at the screen (a parcel left inside, a door left open)."""
     support_phone: str
 
 
 class StaffError(Exception):
-    """Staff mode refused: wrong PIN, locked after wrong PINs, no PIN configured, or session expired."""
+    """Staff mode refused. ::
+
+    StaffError
+    ├── StaffPinWrong        the PIN is not this cart's
+    ├── StaffLocked          too many wrong PINs: staff mode is locked for ``staff_lock_s``
+    ├── StaffNotConfigured   this cart has no staff PIN
+    └── StaffSessionEnded    the session token is unknown or expired: enter the PIN again
+    """
+
+
+class StaffPinWrong(StaffError):
+    """The PIN is not this cart's."""
+
+
+class StaffLocked(StaffError):
+    """Too many wrong PINs: staff mode is locked for a while."""
+
+
+class StaffNotConfigured(StaffError):
+    """This cart has no staff PIN."""
+
+
+class StaffSessionEnded(StaffError):
+    """The session token is unknown or expired."""
+
+
+NoticeKind = Literal["opened", "picked_up", "not_taken", "door_left_open", "jammed"]
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """The latest thing to tell the person at the screen: what happened, to which compartment, when."""
+
+    kind: NoticeKind
+    message: Text
+    at: float
+    compartment: int | None = None
 
 
 _WRONG = Text("取件码不正确，请核对后重试。", "The pickup code is not right; please check it and try again.")
@@ -267,7 +303,7 @@ class CartService:
         self.stop_id: str | None = None
         self.window: str | None = None
         self._alarms: dict[tuple[AlarmKind, int | None], CartAlarm] = {}
-        self._notice: Text | None = None
+        self._notice: Notice | None = None
         self._version = 0
         self._bump = asyncio.Event()
         self._wake_timer = asyncio.Event()
@@ -351,7 +387,7 @@ class CartService:
         if result is OpenResult.SENT:
             self.tracker.opening(number, now, parcel=match.entry.parcel, code_hash=match.code_hash)
             self._wake_timer.set()
-            self._set_notice(_opened(number))
+            self._set_notice("opened", _opened(number), number)
             return CodeAnswer("open", _opened(number), compartment=number)
         if result is OpenResult.BOARD_DOWN:
             return CodeAnswer("board_down", _board_down(phone))
@@ -400,7 +436,7 @@ class CartService:
             support_phone=self.settings.support_phone,
         )
 
-    async def changes(self) -> AsyncIterator[ScreenView]:
+    async def changes(self) -> AsyncGenerator[ScreenView, None]:
         """The screen now, then again after every change."""
         seen = -1
         while True:
@@ -415,19 +451,20 @@ class CartService:
 
     # --- staff mode ----------------------------------------------------------------------------------
 
-    def staff_login(self, pin: str) -> str:
+    async def staff_login(self, pin: str) -> str:
         """A staff session token for the right PIN; ``StaffError`` otherwise (3 wrong PINs lock it)."""
         now = self.clock.now()
         self._staff_failures = [t for t in self._staff_failures if now < t + self.settings.staff_lock_s]
         if len(self._staff_failures) >= self.settings.staff_attempts:
-            raise StaffError("staff mode is locked after wrong PINs; try again later")
-        if self.settings.staff_pin_hash is None:
-            raise StaffError("no staff PIN is configured on this cart")
-        try:
-            self._hasher.verify(self.settings.staff_pin_hash, pin)
+            raise StaffLocked("staff mode is locked after wrong PINs; try again later")
+        pin_hash = self.settings.staff_pin_hash
+        if pin_hash is None:
+            raise StaffNotConfigured("no staff PIN is configured on this cart")
+        try:  # argon2 takes tens of ms by design: off the loop, so board polling goes on
+            await asyncio.to_thread(self._hasher.verify, pin_hash, pin)
         except (VerificationError, InvalidHashError):
             self._staff_failures.append(now)
-            raise StaffError("wrong staff PIN") from None
+            raise StaffPinWrong("wrong staff PIN") from None
         token = secrets.token_urlsafe(24)
         self._staff_sessions[token] = now + self.settings.staff_session_s
         return token
@@ -440,7 +477,7 @@ class CartService:
         self, token: str, compartments: Iterable[int] | None = None
     ) -> dict[int, OpenResult]:
         """Open the chosen compartments (None: all) for loading or unloading; one answer per compartment."""
-        self._check_staff(token)
+        self.check_staff(token)
         numbers = (
             sorted(compartments) if compartments is not None else sorted(self.board.snapshot().compartments)
         )
@@ -453,11 +490,12 @@ class CartService:
         self._changed_now()
         return results
 
-    def _check_staff(self, token: str) -> None:
+    def check_staff(self, token: str) -> None:
+        """``StaffSessionEnded`` unless ``token`` is a live staff session."""
         expires = self._staff_sessions.get(token)
         if expires is None or self.clock.now() >= expires:
             self._staff_sessions.pop(token, None)
-            raise StaffError("the staff session has ended; enter the PIN again")
+            raise StaffSessionEnded("the staff session has ended; enter the PIN again")
 
     # --- the agent's actions -------------------------------------------------------------------------
 
@@ -493,7 +531,9 @@ class CartService:
             sheet = CodeSheet.from_sync(body, self.cart)
         except (Unreachable, Refused, SyncError) as exc:
             self._log.info("code sync failed: %s", exc)
+            self.forwarder.set_online(isinstance(exc, Refused | SyncError))  # it answered, though
             return False
+        self.forwarder.set_online(True)
         self.load_codes(sheet)
         self.forwarder.kick()
         await self.report_compartments()
@@ -608,22 +648,22 @@ class CartService:
                         at,
                     )
                     self.checker.mark_picked([parcel])
-                    self._set_notice(_picked(number))
+                    self._set_notice("picked_up", _picked(number), number)
                 case NotTaken(number, _parcel, _at):
-                    self._set_notice(_not_taken(number))
+                    self._set_notice("not_taken", _not_taken(number), number)
                 case DoorOpened(number, _at):
                     self._clear_alarm("lock_jammed", number)
                 case DoorClosed(number, _at, _cleared):
                     self._clear_alarm("door_left_open", number)
                     self._clear_alarm("door_forced", number)
-                    if self._notice in (_close_door(number), _opened(number)):
+                    if _about(self._notice, number, "opened", "door_left_open"):
                         self._notice = None
                 case DoorLeftOpen(number, since, _reminder, _at):
                     self._raise_alarm("door_left_open", number, _close_door(number), since)
-                    self._set_notice(_close_door(number))
+                    self._set_notice("door_left_open", _close_door(number), number)
                 case Jammed(number, _parcel, since, _at):
                     self._raise_alarm("lock_jammed", number, _jammed(number, phone), since)
-                    self._set_notice(_jammed(number, phone))
+                    self._set_notice("jammed", _jammed(number, phone), number)
                 case DoorForced(number, at):
                     self._raise_alarm(
                         "door_forced",
@@ -685,8 +725,8 @@ class CartService:
         if self._alarms.pop((kind, compartment), None) is not None:
             self._changed_now()
 
-    def _set_notice(self, notice: Text) -> None:
-        self._notice = notice
+    def _set_notice(self, kind: NoticeKind, message: Text, compartment: int | None = None) -> None:
+        self._notice = Notice(kind, message, self.clock.now(), compartment)
         self._changed_now()
 
     def _changed_now(self) -> None:
@@ -707,6 +747,11 @@ class CartService:
     def _task_done(self, task: asyncio.Task[None]) -> None:
         if not task.cancelled() and task.exception() is not None:
             self._log.error("cart task %s failed", task.get_name(), exc_info=task.exception())
+
+
+def _about(notice: Notice | None, compartment: int, *kinds: NoticeKind) -> bool:
+    """Whether ``notice`` is one of ``kinds`` about ``compartment``."""
+    return notice is not None and notice.compartment == compartment and notice.kind in kinds
 
 
 def _earliest(*times: float | None) -> float | None:
@@ -730,7 +775,13 @@ __all__ = [
     "CodeAnswer",
     "CompartmentView",
     "EventStatus",
+    "Notice",
+    "NoticeKind",
     "ScreenView",
     "StaffError",
+    "StaffLocked",
+    "StaffNotConfigured",
+    "StaffPinWrong",
+    "StaffSessionEnded",
     "Text",
 ]

@@ -88,7 +88,7 @@ async def test_doors_and_occupancy_reach_the_orchestrator(tmp_path: Path) -> Non
         async with cart_stack(tmp_path, orchestrator.base_url) as stack:
             stack.board.load(6, "SF9")
             await until(stack.service, lambda v: v.board is BoardHealth.OK)
-            token = stack.service.staff_login(STAFF_PIN)
+            token = await stack.service.staff_login(STAFF_PIN)
             await stack.service.staff_open(token, [6])
             await until(
                 stack.service, lambda v: any(c.number == 6 and c.phase == "open" for c in v.compartments)

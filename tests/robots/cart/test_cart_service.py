@@ -89,7 +89,7 @@ async def test_a_jammed_lock_is_reported_and_the_code_stays_valid(stack) -> None
     answer = await stack.service.enter_code(CODE)
     assert answer.result == "open"
     view = await until(stack.service, lambda v: any(a.kind == "lock_jammed" for a in v.alarms))
-    assert view.notice is not None and "400-820-1234" in view.notice.en
+    assert view.notice is not None and "400-820-1234" in view.notice.message.en
     stack.board.jam(2, False)
     assert (await stack.service.enter_code(CODE)).result == "open"
     await until(stack.service, lambda v: not any(a.kind == "lock_jammed" for a in v.alarms))
@@ -102,7 +102,7 @@ async def test_parcel_left_inside_stays_reserved(stack) -> None:  # type: ignore
     await until(service, lambda v: any(c.number == 2 and c.phase == "open" for c in v.compartments))
     stack.board.close_door(2)
     view = await until(service, lambda v: not v.compartments)
-    assert view.notice is not None and "stays reserved" in view.notice.en
+    assert view.notice is not None and "stays reserved" in view.notice.message.en
     assert [e.kind for e in stack.queue.events()] == ["arrival"]
     assert (await service.enter_code(CODE)).result == "open"
 
@@ -124,8 +124,8 @@ async def test_staff_mode_needs_the_pin_and_opens_chosen_or_all(stack) -> None: 
     """Wrong PIN refused (three lock staff mode); the right PIN opens chosen compartments, then all."""
     service = stack.service
     with pytest.raises(StaffError, match="wrong staff PIN"):
-        service.staff_login("000000")
-    token = service.staff_login(STAFF_PIN)
+        await service.staff_login("000000")
+    token = await service.staff_login(STAFF_PIN)
     assert await service.staff_open(token, [5]) == {5: OpenResult.SENT}
     await stack.board.wait_for(lambda: stack.board.door_open(5))
     everything = await service.staff_open(token)
@@ -135,9 +135,9 @@ async def test_staff_mode_needs_the_pin_and_opens_chosen_or_all(stack) -> None: 
         await service.staff_open(token, [1])
     for _ in range(2):
         with pytest.raises(StaffError):
-            service.staff_login("111111")
+            await service.staff_login("111111")
     with pytest.raises(StaffError, match="locked"):
-        service.staff_login(STAFF_PIN)
+        await service.staff_login(STAFF_PIN)
 
 
 async def test_a_silent_board_raises_the_alarm_and_recovers(stack) -> None:  # type: ignore[no-untyped-def]
