@@ -21,17 +21,14 @@ Faults for tests and demos:
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
-from pymodbus.framer import FramerType
-from pymodbus.server import ModbusSerialServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 from pymodbus.simulator.simutils import SimUtils
 
 from elevator_bridge.drivers.modbus_relay import RelayBoardLayout
 from sim.lift import CarDoor, CarFault, CarMode, CarSnapshot, Direction, LiftCar
-from sim.pty import PtyPair, PtyPairError
+from sim.pty import PtyPair, PtyPairError, RtuBoardOnPty
 
 __all__ = ["PtyPair", "PtyPairError", "RelayBoardSim", "input_bits"]  # PtyPair lives in sim.pty
 
@@ -60,7 +57,7 @@ def input_bits(layout: RelayBoardLayout, car: CarSnapshot, floors: tuple[str, ..
     return bits
 
 
-class RelayBoardSim:
+class RelayBoardSim(RtuBoardOnPty):
     """The relay board of one simulated lift, on a pty pair in ``directory`` (see the module docstring).
 
     The driver opens ``port`` (``directory/line``); the board holds ``directory/board``.
@@ -82,33 +79,12 @@ class RelayBoardSim:
             raise ValueError("RelayBoardSim: the layout needs one floor coil per floor of the car")
         if max(*self.layout.coils(), *self.layout.inputs()) >= _BLOCK_BITS:
             raise ValueError(f"RelayBoardSim: addresses must be below {_BLOCK_BITS}")
-        self.device_id = device_id
-        self.baudrate = baudrate
-        self.board_end = directory / "board"
-        self.port = str(directory / "line")
+        self._log = logger or logging.getLogger("robopost.sim.relay_board")
+        super().__init__(
+            directory / "board", directory / "line", device_id=device_id, baudrate=baudrate, logger=self._log
+        )
         self.coils = [False] * _BLOCK_BITS
         self.dropped_replies = 0
-        self._log = logger or logging.getLogger("robopost.sim.relay_board")
-        self._pty = PtyPair(self.board_end, Path(self.port), logger=self._log)
-        self._server: ModbusSerialServer | None = None
-
-    async def start(self) -> None:
-        """Plug the cable in and power the board up."""
-        await self._pty.open()
-        await self._start_server()
-
-    async def stop(self) -> None:
-        """Power the board off and pull the cable."""
-        await self._stop_server()
-        await self._pty.close()
-
-    async def unplug(self) -> None:
-        """Pull the cable: the driver's port hangs up; the relays keep their state."""
-        await self.stop()
-
-    async def replug(self) -> None:
-        """Put the cable back: a new pty pair at the same paths and a new server on it."""
-        await self.start()
 
     async def reset(self) -> None:
         """The board reboots: every relay drops (the car sees the buttons released), replies resume."""
@@ -116,18 +92,10 @@ class RelayBoardSim:
         self._apply_coils(0, [False] * _BLOCK_BITS)
         await self._start_server()
 
-    def inject(self, data: bytes) -> None:
-        """Write raw bytes onto the line towards the driver (noise, frames with a bad CRC)."""
-        fd = os.open(self.board_end, os.O_WRONLY | os.O_NOCTTY | os.O_NONBLOCK)
-        try:
-            os.write(fd, data)
-        finally:
-            os.close(fd)
-
     # ---- the Modbus server ---------------------------------------------------------------------------
 
-    async def _start_server(self) -> None:
-        device = SimDevice(
+    def _device(self) -> SimDevice:
+        return SimDevice(
             self.device_id,
             simdata=(
                 [SimData(0, values=list(self.coils), datatype=DataType.BITS)],
@@ -137,19 +105,6 @@ class RelayBoardSim:
             ),
             action=self._on_access,
         )
-        self._server = ModbusSerialServer(
-            device,
-            framer=FramerType.RTU,
-            port=str(self.board_end),
-            baudrate=self.baudrate,
-            trace_packet=self._trace,
-        )
-        await self._server.serve_forever(background=True)
-
-    async def _stop_server(self) -> None:
-        server, self._server = self._server, None
-        if server is not None:
-            await server.shutdown()
 
     def _trace(self, sending: bool, data: bytes) -> bytes:
         """pymodbus hands us every packet: a silent controller sends nothing."""

@@ -38,20 +38,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pymodbus.constants import ExcCodes
-from pymodbus.framer import FramerType
-from pymodbus.server import ModbusSerialServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 from pymodbus.simulator.simutils import SimUtils
 
 from interfaces.clock import Clock, RealClock
 from robots.cart.locker.driver import LockerLayout
-from sim.pty import PtyPair
+from sim.pty import RtuBoardOnPty
 
 FIRMWARE = 0x0100  # 1.0
 
@@ -93,7 +90,7 @@ def _round16(bits: int) -> int:
     return max(16, (bits + 15) // 16 * 16)
 
 
-class LockerBoardSim:
+class LockerBoardSim(RtuBoardOnPty):
     """The locker board of one cart on a pty pair in ``directory`` (see the module docstring).
 
     The driver opens ``port`` (``directory/locker-line``); the board holds ``directory/locker-board``.
@@ -114,10 +111,14 @@ class LockerBoardSim:
         self.layout = layout or LockerLayout()
         self.layout.check(compartments)
         self.compartments = compartments
-        self.device_id = device_id
-        self.baudrate = baudrate
-        self.board_end = Path(directory) / "locker-board"
-        self.port = str(Path(directory) / "locker-line")
+        self._log = logger or logging.getLogger("robopost.sim.locker_board")
+        super().__init__(
+            Path(directory) / "locker-board",
+            Path(directory) / "locker-line",
+            device_id=device_id,
+            baudrate=baudrate,
+            logger=self._log,
+        )
         self.boots = 1
         self.silent = False
         self.requests = 0
@@ -128,32 +129,19 @@ class LockerBoardSim:
         inputs_end = max(self.layout.door_input_base, self.layout.occupied_input_base) + compartments
         self._input_bits = _round16(inputs_end)
         self._coils = [False] * self._coil_bits
-        self._log = logger or logging.getLogger("robopost.sim.locker_board")
         self._clock = clock or RealClock()
-        self._pty = PtyPair(self.board_end, Path(self.port), logger=self._log)
-        self._server: ModbusSerialServer | None = None
         self._change = asyncio.Event()
 
     # ---- power and cable -----------------------------------------------------------------------------
 
-    async def start(self) -> None:
-        """Plug the cable in and power the board up."""
-        await self._pty.open()
-        await self._start_server()
-
     async def stop(self) -> None:
         """Power the board off and pull the cable."""
-        await self._stop_server()
-        await self._pty.close()
+        await super().stop()
         self._changed()
-
-    async def unplug(self) -> None:
-        """Pull the cable: the driver's port hangs up; the coils keep their state."""
-        await self.stop()
 
     async def replug(self) -> None:
         """Put the cable back: a new pty pair at the same paths and a new server on it."""
-        await self.start()
+        await super().replug()
         self._changed()
 
     async def reset(self) -> None:
@@ -163,14 +151,6 @@ class LockerBoardSim:
         self._apply_coils(0, [False] * self._coil_bits)
         await self._start_server()
         self._changed()
-
-    def inject(self, data: bytes) -> None:
-        """Write raw bytes onto the line towards the driver (noise, frames with a bad CRC)."""
-        fd = os.open(self.board_end, os.O_WRONLY | os.O_NOCTTY | os.O_NONBLOCK)
-        try:
-            os.write(fd, data)
-        finally:
-            os.close(fd)
 
     def drop_replies(self, count: int, function_code: int | None = None) -> None:
         """Send no reply to the next ``count`` requests (of ``function_code`` only, when given); the
@@ -299,8 +279,8 @@ class LockerBoardSim:
         values[layout.count_register] = self.compartments
         return values
 
-    async def _start_server(self) -> None:
-        device = SimDevice(
+    def _device(self) -> SimDevice:
+        return SimDevice(
             self.device_id,
             simdata=(
                 [SimData(0, values=list(self._coils), datatype=DataType.BITS)],
@@ -310,19 +290,6 @@ class LockerBoardSim:
             ),
             action=self._on_access,
         )
-        self._server = ModbusSerialServer(
-            device,
-            framer=FramerType.RTU,
-            port=str(self.board_end),
-            baudrate=self.baudrate,
-            trace_packet=self._trace,
-        )
-        await self._server.serve_forever(background=True)
-
-    async def _stop_server(self) -> None:
-        server, self._server = self._server, None
-        if server is not None:
-            await server.shutdown()
 
     def _trace(self, sending: bool, data: bytes) -> bytes:
         """pymodbus hands us every packet: a silent board, or a dropped reply, sends nothing."""

@@ -10,8 +10,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import shutil
 from pathlib import Path
+
+from pymodbus.framer import FramerType
+from pymodbus.server import ModbusSerialServer
+from pymodbus.simulator import SimDevice
 
 
 class PtyPairError(RuntimeError):
@@ -77,3 +82,78 @@ class PtyPair:
             return
         while line := await proc.stderr.readline():
             self._log.debug("socat: %s", line.decode(errors="replace").rstrip())
+
+
+class RtuBoardOnPty:
+    """A simulated Modbus RTU board: a pymodbus slave on the ``board_end`` of a pty pair whose other end,
+    ``port``, the driver opens. Subclasses give the device (``_device``), may filter what goes on the
+    line (``_trace``) and add what their board does.
+
+    Power and cable: ``start``/``stop``; ``unplug``/``replug`` pull and put back the cable (both pty ends
+    vanish, then a new pair and a new server: pymodbus does not reopen a port); ``inject`` writes raw
+    bytes towards the driver (noise, frames with a bad CRC); ``_restart_server`` is a reboot's core.
+    """
+
+    def __init__(
+        self,
+        board_end: Path,
+        port: Path,
+        *,
+        device_id: int,
+        baudrate: int,
+        logger: logging.Logger,
+    ) -> None:
+        self.device_id = device_id
+        self.baudrate = baudrate
+        self.board_end = board_end
+        self.port = str(port)
+        self._pty = PtyPair(board_end, port, logger=logger)
+        self._server: ModbusSerialServer | None = None
+
+    async def start(self) -> None:
+        """Plug the cable in and power the board up."""
+        await self._pty.open()
+        await self._start_server()
+
+    async def stop(self) -> None:
+        """Power the board off and pull the cable."""
+        await self._stop_server()
+        await self._pty.close()
+
+    async def unplug(self) -> None:
+        """Pull the cable: the driver's port hangs up; the board keeps its state."""
+        await self.stop()
+
+    async def replug(self) -> None:
+        """Put the cable back: a new pty pair at the same paths and a new server on it."""
+        await self.start()
+
+    def inject(self, data: bytes) -> None:
+        """Write raw bytes onto the line towards the driver (noise, frames with a bad CRC)."""
+        fd = os.open(self.board_end, os.O_WRONLY | os.O_NOCTTY | os.O_NONBLOCK)
+        try:
+            os.write(fd, data)
+        finally:
+            os.close(fd)
+
+    def _device(self) -> SimDevice:
+        raise NotImplementedError
+
+    def _trace(self, sending: bool, data: bytes) -> bytes:
+        """Every packet passes here (``sending``: towards the driver); return what goes on the line."""
+        return data
+
+    async def _start_server(self) -> None:
+        self._server = ModbusSerialServer(
+            self._device(),
+            framer=FramerType.RTU,
+            port=str(self.board_end),
+            baudrate=self.baudrate,
+            trace_packet=self._trace,
+        )
+        await self._server.serve_forever(background=True)
+
+    async def _stop_server(self) -> None:
+        server, self._server = self._server, None
+        if server is not None:
+            await server.shutdown()

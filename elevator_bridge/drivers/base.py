@@ -10,12 +10,12 @@ for timing decisions the session logic makes; they only wait on their I/O.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
 
+from interfaces.fanout import Fanout, Stream
 from interfaces.lift import DoorState, LiftMode, MotionState
 
 
@@ -78,57 +78,8 @@ class LiftDriver(Protocol):
         """Every status report from now on, in order."""
 
 
-class StatusFanout:
-    """Hands every published ``LiftStatus`` to each open ``statuses()`` stream (for driver authors).
+StatusFanout = Fanout[LiftStatus]
+"""Hands every published ``LiftStatus`` to each open ``statuses()`` stream (for driver authors)."""
 
-    ``publish`` never blocks: a stream that falls ``maxsize`` reports behind loses its oldest ones.
-    """
-
-    def __init__(self, maxsize: int = 1000) -> None:
-        self.latest: LiftStatus | None = None
-        self._maxsize = maxsize
-        self._queues: set[asyncio.Queue[LiftStatus]] = set()
-
-    def publish(self, status: LiftStatus) -> None:
-        """Record ``status`` as the latest and queue it for every stream."""
-        self.latest = status
-        for queue in self._queues:
-            if queue.full():
-                queue.get_nowait()
-            queue.put_nowait(status)
-
-    def stream(self) -> StatusStream:
-        """A stream of the reports published from now on."""
-        queue: asyncio.Queue[LiftStatus] = asyncio.Queue(self._maxsize)
-        self._queues.add(queue)
-        return StatusStream(queue, self._queues.discard)
-
-
-class StatusStream:
-    """Reports in order; ``async for`` over it, or ``await get()``; ``close()`` to stop receiving."""
-
-    def __init__(
-        self, queue: asyncio.Queue[LiftStatus], on_close: Callable[[asyncio.Queue[LiftStatus]], None]
-    ):
-        self._queue = queue
-        self._on_close = on_close
-
-    def __aiter__(self) -> StatusStream:
-        return self
-
-    async def __anext__(self) -> LiftStatus:
-        return await self._queue.get()
-
-    async def get(self) -> LiftStatus:
-        """The next report (waits for it)."""
-        return await self._queue.get()
-
-    async def until(self, predicate: Callable[[LiftStatus], bool]) -> LiftStatus:
-        """The first coming report for which ``predicate`` holds (earlier ones are consumed)."""
-        while not predicate(status := await self._queue.get()):
-            pass
-        return status
-
-    def close(self) -> None:
-        """Stop receiving reports."""
-        self._on_close(self._queue)
+StatusStream = Stream[LiftStatus]
+"""Reports in order; ``async for`` over it, ``await get()`` or ``until(predicate)``; ``close()`` to stop."""

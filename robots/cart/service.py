@@ -43,7 +43,7 @@ from typing import Any, Literal
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from interfaces.clock import Clock
+from interfaces.clock import Clock, within
 from interfaces.pickup_codes import Challenge, CodeGuard, InvalidCode, Locked
 from robots.cart.codes import CodeChecker, CodeSheet, SyncError
 from robots.cart.events import CartEvent, EventQueue, EventStatus, Forwarder, Refused, Unreachable
@@ -510,15 +510,8 @@ class CartService:
 
     async def wait_for_pickup(self, number: int, timeout_s: float) -> bool:
         """Wait until compartment ``number`` holds no live parcel (taken) or ``timeout_s`` passes."""
-
-        waiting = asyncio.ensure_future(self._until(lambda: self.checker.entry_for(str(number)) is None))
-        timer = asyncio.ensure_future(self.clock.sleep(timeout_s))
-        try:
-            await asyncio.wait({waiting, timer}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            waiting.cancel()
-            timer.cancel()
-        return self.checker.entry_for(str(number)) is None
+        taken = self._until(lambda: self.checker.entry_for(str(number)) is None)
+        return await within(self.clock, timeout_s, taken)
 
     # --- code sync -----------------------------------------------------------------------------------
 
