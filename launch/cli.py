@@ -491,6 +491,20 @@ def bench_cart(
         json_out.write_text(text + "\n", encoding="utf-8")
 
 
+@bench_app.command("localization")
+def bench_localization(
+    seed: Annotated[int, typer.Option(help="seed of the simulated sensors")] = 1,
+    json_out: Annotated[Path | None, typer.Option("--json", help="write the result as JSON here")] = None,
+) -> None:
+    """Fused localization on the scripted outdoor → entrance → lift → floor 6 run: error per regime
+    against an RTS smoother and a naive baseline, pose jumps at source switches, NEES, update cost."""
+    bench = _benchmark("localization.bench")
+    text = json.dumps(bench.run_bench(seed), indent=2)
+    print(text)
+    if json_out is not None:
+        json_out.write_text(text + "\n", encoding="utf-8")
+
+
 class DispatchSuite(StrEnum):
     """The ``bench dispatch`` suites (``benchmarks.dispatch.bench.SUITES``)."""
 

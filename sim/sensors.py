@@ -13,7 +13,9 @@ open sky → entrance → indoor corridor → lift (stationary, floor change) �
 sensor       rate     latency    noise
 ===========  =======  =========  ==================================================================
 wheel        50 Hz    0          multiplicative slip on speed + white speed and yaw-rate noise
+                                 while the wheels turn; zero at a standstill (no encoder ticks)
 imu (gyro)   50 Hz    0          white noise + bias random walk (initial bias drawn)
+accel        50 Hz    0          forward specific force: true dv/dt + white noise + bias random walk
 gnss         10 Hz    200 ms     fixed: white 2 cm; float: 30 cm, single: 2 m, both Gauss–Markov;
                                  multipath: occasional metre-level reflections; none: no message
 lidar        10 Hz    100 ms     scan-match pose of the lidar, 3 cm / 0.01 rad, where ``Env.lidar``
@@ -22,7 +24,9 @@ floor        event    0          ``FloorChange`` at the first sample on a new fl
 ===========  =======  =========  ==================================================================
 
 The same seed gives the same measurements (one ``numpy.random.Generator``). Stamps are truth times;
-measurement positions are in campus ENU.
+measurement positions are in campus ENU. The ground truth holds speed and yaw rate constant over each
+20 ms sample (``Trajectory``), and the wheel, gyro and accelerometer readings stamped ``t[k]`` describe
+the sample ``(t[k-1], t[k]]`` (``period`` = 20 ms), as encoders and IMUs report means over their period.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from numpy.typing import NDArray
 
 from robots.localization.frames import Extrinsics, Pose2, wrap_angle
 from robots.localization.measurements import (
+    Accel,
     FloorChange,
     GnssFix,
     GnssFixType,
@@ -207,9 +212,13 @@ class SensorNoise:
     wheel_speed_std: float = 0.02
     wheel_slip_std: float = 0.02  # relative
     wheel_yaw_rate_std: float = 0.02
+    wheel_standstill_std: float = 0.001  # the 1-σ the odometry reports when the encoders stand still
     gyro_std: float = 0.005
     gyro_bias_init_std: float = 0.003
     gyro_bias_walk: float = 1e-4  # rad/s/√s
+    accel_std: float = 0.05
+    accel_bias_init_std: float = 0.05
+    accel_bias_walk: float = 1e-3  # m/s²/√s
     gnss_fixed_std: float = 0.02
     gnss_float_std: float = 0.3
     gnss_float_tau: float = 10.0
@@ -229,6 +238,7 @@ def default_extrinsics() -> dict[str, Extrinsics]:
     return {
         "wheel": Extrinsics(),
         "imu": Extrinsics(),
+        "accel": Extrinsics(),
         "gnss": Extrinsics(-0.2, 0.0, 0.0),
         "lidar": Extrinsics(0.25, 0.0, 0.0),
         "uwb": Extrinsics(),
@@ -269,6 +279,7 @@ class _Simulator:
         self.traj, self.noise, self.ext = traj, noise, ext
         self.rng = np.random.default_rng(seed)
         self.bias = float(self.rng.normal(0.0, noise.gyro_bias_init_std))
+        self.accel_bias = float(self.rng.normal(0.0, noise.accel_bias_init_std))
         self.gm_float = _GaussMarkov(noise.gnss_float_tau)
         self.gm_single = _GaussMarkov(noise.gnss_single_tau)
         self.out: list[Arrival] = []
@@ -293,14 +304,20 @@ class _Simulator:
     def _odometry(self, k: int, env: Env) -> None:
         n, rng, t = self.noise, self.rng, float(self.traj.t[k])
         v, w = float(self.traj.v[k]), float(self.traj.w[k])
-        speed = v * (1.0 + rng.normal(0.0, n.wheel_slip_std)) + rng.normal(0.0, n.wheel_speed_std)
-        speed_std = math.hypot(n.wheel_speed_std, n.wheel_slip_std * v)
-        odo = WheelOdometry(
-            "wheel", t, speed, w + rng.normal(0.0, n.wheel_yaw_rate_std), speed_std, n.wheel_yaw_rate_std
-        )
+        if v == 0.0 and w == 0.0:  # standing: the encoders do not tick
+            std = n.wheel_standstill_std
+            odo = WheelOdometry("wheel", t, 0.0, 0.0, std, std, DT)
+        else:
+            speed = v * (1.0 + rng.normal(0.0, n.wheel_slip_std)) + rng.normal(0.0, n.wheel_speed_std)
+            speed_std = math.hypot(n.wheel_speed_std, n.wheel_slip_std * v)
+            rate = w + rng.normal(0.0, n.wheel_yaw_rate_std)
+            odo = WheelOdometry("wheel", t, speed, rate, speed_std, n.wheel_yaw_rate_std, DT)
         self.bias += n.gyro_bias_walk * math.sqrt(DT) * float(rng.normal())
-        gyro = Gyro("imu", t, w + self.bias + rng.normal(0.0, n.gyro_std), n.gyro_std)
-        self.out += [Arrival(t, odo, env.regime), Arrival(t, gyro, env.regime)]
+        gyro = Gyro("imu", t, w + self.bias + rng.normal(0.0, n.gyro_std), n.gyro_std, DT)
+        self.accel_bias += n.accel_bias_walk * math.sqrt(DT) * float(rng.normal())
+        dv = (v - float(self.traj.v[k - 1])) / DT
+        accel = Accel("accel", t, dv + self.accel_bias + rng.normal(0.0, n.accel_std), n.accel_std, DT)
+        self.out += [Arrival(t, odo, env.regime), Arrival(t, gyro, env.regime), Arrival(t, accel, env.regime)]
 
     def _sensor_point(self, k: int, source: str) -> Pose2:
         return self.ext[source].sensor_pose(self.traj.pose(k))

@@ -9,19 +9,37 @@ residuals are wrapped.
 =================  ===============================  ==========================================
 measurement        observation z                    h(x)
 =================  ===============================  ==========================================
-WheelOdometry      forward speed, yaw rate          (v, w)
-Gyro               yaw rate                         w + bg
-GnssFix            antenna east, north (ENU)        p + R(yaw)·lever
+WheelOdometry      mean forward speed, yaw rate     (v − a·T/2, w − dw·T/2)
+Gyro               mean yaw rate                    w − dw·T/2 + bg
+Accel              forward specific force           a + ba
+GnssFix            antenna east, north (ENU)        p + R(yaw)·lever + (ge, gn)
 UwbFix             tag east, north (ENU)            p + R(yaw)·lever
 PoseFix            sensor x, y, yaw (ENU)           (p + R(yaw)·lever, yaw + mount_yaw)
 =================  ===============================  ==========================================
 
 ``FloorChange`` is discrete: it sets the floor id carried with the estimate.
+
+``Reading`` (wheel odometry, gyro, accelerometer) are the high-rate proprioceptive readings; with a
+``period`` > 0 they can be aggregated (``aggregate``): readings tiling consecutive periods are
+replaced by one reading of their mean over the whole span, which is what the filter fuses (see
+``fusion``).
+
+**Sample periods.** Wheel encoders count ticks over a period and IMUs average over theirs, so a
+reading stamped ``t`` with ``period`` ``T`` is the mean over ``(t − T, t]``; with constant acceleration
+that is the state at ``t`` minus half the period's change (``T = 0``: an instantaneous reading).
+
+**GNSS errors.** A receiver's error is not white: float and single solutions wander slowly (tens of
+seconds), and treating them as white lets a run of fixes drag the estimate by their common error.
+Each fix type has a ``GnssErrorModel``: a white part (``R`` of the update) and a Gauss–Markov part
+carried in the state (``ge``, ``gn``; see ``state``). A receiver-reported σ larger than the model's
+total widens the white part. The defaults follow the usual receiver figures: RTK fixed 2 cm white,
+float 30 cm wandering over ~10 s, single 2 m wandering over ~1 min.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import ClassVar, Protocol
@@ -30,7 +48,30 @@ import numpy as np
 
 from maps.model import FloorFrame, GeoOrigin
 from robots.localization.frames import Extrinsics, Pose2, floor_pose_to_enu, geodetic_to_enu
-from robots.localization.state import BG, STATE_DIM, YAW, Matrix, V, Vector, W, X, Y, wrap
+from robots.localization.state import (
+    BA,
+    BG,
+    DEFAULT_GNSS_ERROR,
+    DW,
+    GE,
+    GN,
+    STATE_DIM,
+    YAW,
+    A,
+    GaussMarkov,
+    Matrix,
+    V,
+    Vector,
+    W,
+    X,
+    Y,
+    wrap,
+)
+
+
+def _positive(name: str, value: float) -> None:
+    if not (value > 0.0 and math.isfinite(value)):
+        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
 
 
 class GnssFixType(IntEnum):
@@ -42,12 +83,40 @@ class GnssFixType(IntEnum):
     FIXED = 3
 
 
-#: Horizontal 1-σ (m) assumed per fix type; a larger receiver-reported σ wins.
-GNSS_FIX_STD: dict[GnssFixType, float] = {
-    GnssFixType.SINGLE: 2.0,
-    GnssFixType.FLOAT: 0.3,
-    GnssFixType.FIXED: 0.02,
+@dataclass(frozen=True, slots=True)
+class GnssErrorModel:
+    """A fix type's horizontal error: white 1-σ (m) plus a Gauss–Markov part (see the module doc)."""
+
+    white_std: float
+    wander: GaussMarkov
+
+    def __post_init__(self) -> None:
+        _positive("GnssErrorModel.white_std", self.white_std)
+
+    @property
+    def total_std(self) -> float:
+        """The 1-σ of one fix's error, both parts together."""
+        return math.hypot(self.white_std, self.wander.std)
+
+
+#: Error model per fix type; a larger receiver-reported σ widens the white part.
+GNSS_ERROR: dict[GnssFixType, GnssErrorModel] = {
+    GnssFixType.FIXED: GnssErrorModel(0.02, DEFAULT_GNSS_ERROR),
+    GnssFixType.FLOAT: GnssErrorModel(0.05, GaussMarkov(0.3, 10.0)),
+    GnssFixType.SINGLE: GnssErrorModel(0.3, GaussMarkov(2.0, 60.0)),
 }
+
+
+def _constant(rows: int, ones: tuple[tuple[int, int], ...]) -> Matrix:
+    """A read-only Jacobian of a linear model: ``rows`` × STATE_DIM with ones at ``ones``."""
+    jac = np.zeros((rows, STATE_DIM))
+    for r, c in ones:
+        jac[r, c] = 1.0
+    jac.flags.writeable = False
+    return jac
+
+
+_H_ACCEL = _constant(1, ((0, A), (0, BA)))
 
 
 class Measurement(Protocol):
@@ -98,14 +167,14 @@ def _lever_point(x: Vector, ext: Extrinsics) -> tuple[Vector, Matrix]:
     return h, jac
 
 
-def _positive(name: str, value: float) -> None:
-    if not (value > 0.0 and math.isfinite(value)):
-        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+def _period(name: str, value: float) -> None:
+    if not (value >= 0.0 and math.isfinite(value)):
+        raise ValueError(f"{name} must be >= 0, got {value!r}")
 
 
 @dataclass(frozen=True, slots=True)
 class WheelOdometry:
-    """Wheel odometry: forward speed (m/s) and yaw rate (rad/s) with their 1-σ."""
+    """Wheel odometry: mean forward speed (m/s) and yaw rate (rad/s) over ``period`` s, with 1-σ."""
 
     source: str
     stamp: float
@@ -113,11 +182,13 @@ class WheelOdometry:
     yaw_rate: float
     speed_std: float = 0.05
     yaw_rate_std: float = 0.05
+    period: float = 0.0
     ANGLE_ROWS: ClassVar[tuple[int, ...]] = ()
 
     def __post_init__(self) -> None:
         _positive("WheelOdometry.speed_std", self.speed_std)
         _positive("WheelOdometry.yaw_rate_std", self.yaw_rate_std)
+        _period("WheelOdometry.period", self.period)
 
     def observation(self) -> Vector:
         """``(speed, yaw_rate)``."""
@@ -128,24 +199,28 @@ class WheelOdometry:
         return np.diag([self.speed_std**2, self.yaw_rate_std**2])
 
     def model(self, x: Vector, ext: Extrinsics) -> tuple[Vector, Matrix]:
-        """``h = (v, w)``."""
+        """``h = (v − a·T/2, w − dw·T/2)``."""
+        half = 0.5 * self.period
         jac = np.zeros((2, STATE_DIM))
         jac[0, V] = jac[1, W] = 1.0
-        return np.array([x[V], x[W]]), jac
+        jac[0, A] = jac[1, DW] = -half
+        return np.array([x[V] - half * x[A], x[W] - half * x[DW]]), jac
 
 
 @dataclass(frozen=True, slots=True)
 class Gyro:
-    """A z-axis gyro reading (rad/s), biased: it reads ``w + bg``."""
+    """A z-axis gyro reading (rad/s), the mean over ``period`` s, biased: it reads ``w + bg``."""
 
     source: str
     stamp: float
     yaw_rate: float
     std: float = 0.005
+    period: float = 0.0
     ANGLE_ROWS: ClassVar[tuple[int, ...]] = ()
 
     def __post_init__(self) -> None:
         _positive("Gyro.std", self.std)
+        _period("Gyro.period", self.period)
 
     def observation(self) -> Vector:
         """``(yaw_rate,)``."""
@@ -156,10 +231,45 @@ class Gyro:
         return np.array([[self.std**2]])
 
     def model(self, x: Vector, ext: Extrinsics) -> tuple[Vector, Matrix]:
-        """``h = w + bg`` (a z gyro does not see the mounting yaw)."""
+        """``h = w − dw·T/2 + bg`` (a z gyro does not see the mounting yaw)."""
+        half = 0.5 * self.period
         jac = np.zeros((1, STATE_DIM))
         jac[0, W] = jac[0, BG] = 1.0
-        return np.array([x[W] + x[BG]]), jac
+        jac[0, DW] = -half
+        return np.array([x[W] - half * x[DW] + x[BG]]), jac
+
+
+@dataclass(frozen=True, slots=True)
+class Accel:
+    """A forward accelerometer reading (m/s²), the mean over ``period`` s, biased: it reads ``a + ba``.
+
+    Planar: the robot is assumed level (gravity does not leak into the forward axis) and the
+    accelerometer at the base (the centripetal term of a lever arm is neglected); the lateral axis
+    is not used. With constant acceleration over a step the mean is ``a`` itself.
+    """
+
+    source: str
+    stamp: float
+    forward: float
+    std: float = 0.05
+    period: float = 0.0
+    ANGLE_ROWS: ClassVar[tuple[int, ...]] = ()
+
+    def __post_init__(self) -> None:
+        _positive("Accel.std", self.std)
+        _period("Accel.period", self.period)
+
+    def observation(self) -> Vector:
+        """``(forward,)``."""
+        return np.array([self.forward])
+
+    def covariance(self) -> Matrix:
+        """``σ²``."""
+        return np.array([[self.std**2]])
+
+    def model(self, x: Vector, ext: Extrinsics) -> tuple[Vector, Matrix]:
+        """``h = a + ba``."""
+        return np.array([x[A] + x[BA]]), _H_ACCEL
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,16 +306,32 @@ class GnssFix:
             return None
         return np.array([self.east, self.north])
 
-    def covariance(self) -> Matrix:
-        """Isotropic: the larger of the fix type's σ and the reported σ."""
+    def error_model(self) -> GnssErrorModel:
+        """The error model of this fix's type."""
         if self.fix is GnssFixType.NONE:
-            raise ValueError("a GNSS measurement without a fix has no covariance")
-        sigma = max(GNSS_FIX_STD[self.fix], self.std or 0.0)
+            raise ValueError("a GNSS measurement without a fix has no error model")
+        return GNSS_ERROR[self.fix]
+
+    def covariance(self) -> Matrix:
+        """The white part of the error (isotropic), widened when the receiver reports a larger σ."""
+        model = self.error_model()
+        white2 = model.white_std**2
+        if self.std is not None and self.std > model.total_std:
+            white2 = self.std**2 - model.wander.std**2
+        return np.eye(2) * white2
+
+    def total_covariance(self) -> Matrix:
+        """The whole error of one fix (white and wandering parts), for filters without GNSS error states."""
+        sigma = max(self.error_model().total_std, self.std or 0.0)
         return np.eye(2) * sigma**2
 
     def model(self, x: Vector, ext: Extrinsics) -> tuple[Vector, Matrix]:
-        """``h = p + R(yaw)·lever``."""
-        return _lever_point(x, ext)
+        """``h = p + R(yaw)·lever + (ge, gn)``."""
+        h, jac = _lever_point(x, ext)
+        h[0] += x[GE]
+        h[1] += x[GN]
+        jac[0, GE] = jac[1, GN] = 1.0
+        return h, jac
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,6 +402,50 @@ class PoseFix:
         jac[:2] = jp
         jac[2, YAW] = 1.0
         return np.array([p[0], p[1], wrap(float(x[YAW]) + ext.mount_yaw)]), jac
+
+
+Reading = WheelOdometry | Gyro | Accel
+"""A high-rate proprioceptive reading (a mean over its ``period``)."""
+
+
+def aggregate(readings: Sequence[Reading]) -> Reading:
+    """One reading of the mean over the readings' periods (same type and source; time order).
+
+    The mean of each channel is weighted by period; its variance is ``Σ σᵢ² Tᵢ² / (Σ Tᵢ)²`` (the
+    readings' errors are independent). Stamp: the last reading's; period: the sum of the periods.
+    """
+    first = readings[0]
+    if any(type(r) is not type(first) or r.source != first.source for r in readings):
+        raise ValueError("aggregate needs readings of one type and one source")
+    if len(readings) == 1:
+        return first
+    total = sum(r.period for r in readings)
+    if not total > 0.0:
+        raise ValueError("aggregate needs readings with a period > 0")
+
+    def mean(values: Sequence[float]) -> float:
+        return sum(v * r.period for v, r in zip(values, readings, strict=True)) / total
+
+    def std(stds: Sequence[float]) -> float:
+        return math.sqrt(sum((s * r.period) ** 2 for s, r in zip(stds, readings, strict=True))) / total
+
+    last = readings[-1].stamp
+    if isinstance(first, WheelOdometry):
+        wheel = [r for r in readings if isinstance(r, WheelOdometry)]
+        return WheelOdometry(
+            first.source,
+            last,
+            mean([r.speed for r in wheel]),
+            mean([r.yaw_rate for r in wheel]),
+            std([r.speed_std for r in wheel]),
+            std([r.yaw_rate_std for r in wheel]),
+            total,
+        )
+    if isinstance(first, Gyro):
+        gyro = [r for r in readings if isinstance(r, Gyro)]
+        return Gyro(first.source, last, mean([r.yaw_rate for r in gyro]), std([r.std for r in gyro]), total)
+    accel = [r for r in readings if isinstance(r, Accel)]
+    return Accel(first.source, last, mean([r.forward for r in accel]), std([r.std for r in accel]), total)
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,9 @@ same state, process noise and measurement models as the ``Localizer`` but:
 - the filter time is the newest wheel odometry stamp; a GNSS fix is applied at that time, whatever its
   own stamp (late data fused as if current, no history, no replay);
 - every fix with a position is accepted (no chi-square gate, no recovery logic). GNSS noise is the
-  fix's own covariance, so the baseline is not handicapped beyond the three points above.
+  fix's whole error as a white covariance (``GnssFix.total_covariance``: no GNSS error states, as a
+  receiver's reported covariance is used by such setups), so the baseline is not handicapped beyond
+  the three points above.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from dataclasses import dataclass, field
 from robots.localization.frames import Extrinsics
 from robots.localization.localizer import Estimate
 from robots.localization.measurements import FloorChange, GnssFix, Measurement, WheelOdometry, residual
-from robots.localization.state import ProcessNoise, predict, update
+from robots.localization.state import GNSS_STATES, ProcessNoise, predict, update
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +58,11 @@ class NaiveFilter:
         if z is None:  # unreachable for the two accepted types; keeps the types exact
             return False
         h, jac = meas.model(x, self._config.extrinsics.get(meas.source, Extrinsics()))
-        x, p = update(x, p, residual(meas, z, h), jac, meas.covariance())
+        r = meas.covariance()
+        if isinstance(meas, GnssFix):  # no GNSS error states: the whole error is white noise
+            h, jac = h - x[GNSS_STATES], jac.copy()
+            jac[:, GNSS_STATES] = 0.0
+            r = meas.total_covariance()
+        x, p = update(x, p, residual(meas, z, h), jac, r)
         self._latest = Estimate(t, x, p, prior.floor)
         return True
