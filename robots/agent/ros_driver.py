@@ -120,6 +120,10 @@ class RosDriverConfig:
             raise ValueError(f"RosDriverConfig: check_period must be > 0, got {self.check_period}")
 
 
+LOCALIZATION_STATUS = "localization"
+"""The diagnostic status name (last segment) of ``robots.localization.ros_node``'s health."""
+
+
 @dataclass(slots=True)
 class _Sensed:
     """The latest values from each topic (mutated on the asyncio loop only)."""
@@ -132,6 +136,8 @@ class _Sensed:
     battery_voltage: float | None = None
     charging: bool = False
     diagnostics: dict[str, tuple[int, str]] = field(default_factory=dict)
+    localization: tuple[float, bool] | None = None
+    """(score, localized) from the localization node's ``localization`` status, once it reported."""
 
 
 class RosDriver:
@@ -255,6 +261,8 @@ class RosDriver:
     def _on_diagnostics(self, msg: DiagnosticArray) -> None:
         for status in msg.status:
             self._sensed.diagnostics[status.name] = (_level(status.level), status.message)
+            if status.name.rsplit("/", 1)[-1] == LOCALIZATION_STATUS:
+                self._sensed.localization = _localization(status) or self._sensed.localization
         self._emit()
 
     def _emit(self) -> None:
@@ -268,8 +276,8 @@ class RosDriver:
         return Readout(
             time=self._clock.now(),
             pose=s.pose,
-            localized=s.pose is not None,
-            localization_score=1.0 if s.pose is not None else 0.0,
+            localized=s.pose is not None and (s.localization is None or s.localization[1]),
+            localization_score=_score(s),
             vx=s.vx,
             vy=s.vy,
             omega=s.omega,
@@ -423,6 +431,25 @@ class _GoalWatch:
         if distance < self.best - self.config.progress_step:
             self.best = distance
             self.last_progress = now
+
+
+def _localization(status: DiagnosticStatus) -> tuple[float, bool] | None:
+    """(score, localized) from a ``localization`` status's key-values; None when they are unusable."""
+    values = {kv.key: kv.value for kv in status.values}
+    try:
+        score = float(values["localization_score"])
+    except (KeyError, ValueError):
+        return None
+    if not math.isfinite(score):
+        return None
+    return min(1.0, max(0.0, score)), values.get("localized", "true").lower() == "true"
+
+
+def _score(s: _Sensed) -> float:
+    """The localization node's score when it reports one; else 1 with a pose, 0 without."""
+    if s.pose is None:
+        return 0.0
+    return s.localization[0] if s.localization is not None else 1.0
 
 
 def _level(level: bytes | int) -> int:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from ros_fixtures import RosEnv
 
 from robots.agent.driver import DriverResult, Pose, Readout
@@ -186,10 +186,46 @@ async def test_aggregated_diagnostic_names_are_understood(ros_env: RosEnv) -> No
         await driver.stop()
 
 
-async def _publish_until(publisher: Any, msg: DiagnosticArray, stream: ReadoutStream, name: str) -> None:
-    """Publish ``msg`` every 0.1 s until a readout reflects the status ``name``."""
+async def test_the_localization_nodes_score_is_the_readouts(
+    driver: RosDriver, base: SimulatedBase, ros_env: RosEnv
+) -> None:
+    """The localization node's ``localization`` status (score 0.42, not localized) sets the readout's
+    ``localization_score`` and ``localized`` (VDA 5050 localizationScore, positionInitialized)."""
+    publisher_host = RosNodeHost("localization_source", namespace=ros_env.namespace)
+    publisher = publisher_host.start().create_publisher(DiagnosticArray, "diagnostics", 10)
+    stream = driver.readouts()
+    status = DiagnosticStatus(name="localization", level=DiagnosticStatus.WARN, message="score 0.42")
+    status.values = [
+        KeyValue(key="localization_score", value="0.420"),
+        KeyValue(key="localized", value="false"),
+    ]
+    try:
+        await _publish_until(
+            publisher,
+            DiagnosticArray(status=[status]),
+            stream,
+            "localization",
+            heard=lambda r: r.pose is not None and r.localization_score == pytest.approx(0.42),
+        )
+        readout = driver.readout()
+        assert not readout.localized and not readout.faults  # WARN is no fault
+    finally:
+        stream.close()
+        publisher_host.close()
+
+
+async def _publish_until(
+    publisher: Any,
+    msg: DiagnosticArray,
+    stream: ReadoutStream,
+    name: str,
+    heard: Callable[[Readout], bool] | None = None,
+) -> None:
+    """Publish ``msg`` every 0.1 s until a readout reflects the status ``name`` (or ``heard`` holds)."""
 
     def reflects(readout: Readout) -> bool:
+        if heard is not None:
+            return heard(readout)
         return readout.e_stop if name.endswith("e_stop") else any(f.startswith(name) for f in readout.faults)
 
     for _ in range(int(WAIT / 0.1)):
