@@ -27,6 +27,13 @@ actionType                blocking  scopes           parameters (JSON key: type)
 ``exitLift``              HARD      NODE             building, lift, floor: str
 ``setOperatingMode``      HARD      INSTANT          mode: AUTOMATIC | SEMIAUTOMATIC | MANUAL |
                                                      SERVICE | TEACHIN
+``confirmOperatingMode``  HARD      INSTANT          operator, role: str
+``cancelOperatingMode``   NONE      INSTANT          operator, role: str
+``safetyStop``            NONE      INSTANT          kind: operator | fleet | building; building: str
+                                                     (exactly for kind building); operator, role
+``safetyRelease``         NONE      INSTANT          as ``safetyStop``
+``safetyAcknowledge``     NONE      INSTANT          operator, role: str
+``buildingAlarm``         NONE      INSTANT          building: str; active: bool
 ========================  ========  ===============  ==============================================
 
 Meaning of the custom actions:
@@ -42,6 +49,14 @@ Meaning of the custom actions:
 - ``enterLift`` / ``exitLift``: drive into / out of a lift inside the lift session ``sessionId``; the
   node's ``mapId`` after ``exitLift`` is the arrival floor's map.
 - ``setOperatingMode``: switch the robot's operating mode (reported back in ``state.operatingMode``).
+- ``confirmOperatingMode`` / ``cancelOperatingMode``: the receiving party confirms (or the requester
+  withdraws) a pending mode switch (``robots.safety.modes``: handover needs a confirmation).
+- ``safetyStop`` / ``safetyRelease``: a remote stop (an operator's e-stop, "stop all", a building
+  emergency) latched on the robot's safety supervisor until released from the control centre;
+  ``safetyAcknowledge`` acknowledges latched stops remotely where that is allowed (a bumper hit).
+  ``operator``/``role`` are stamped by the orchestrator from the console session.
+- ``buildingAlarm``: a building's fire alarm on (the robots there stop) or off (their stop becomes
+  releasable; an operator still releases it).
 
 Parameter values are read strictly (an int is not a bool, a string is not a number); unknown extra
 parameter keys are ignored so vendors may add their own.
@@ -85,6 +100,23 @@ class ActionType(StrEnum):
     ENTER_LIFT = "enterLift"
     EXIT_LIFT = "exitLift"
     SET_OPERATING_MODE = "setOperatingMode"
+    CONFIRM_OPERATING_MODE = "confirmOperatingMode"
+    CANCEL_OPERATING_MODE = "cancelOperatingMode"
+    SAFETY_STOP = "safetyStop"
+    SAFETY_RELEASE = "safetyRelease"
+    SAFETY_ACKNOWLEDGE = "safetyAcknowledge"
+    BUILDING_ALARM = "buildingAlarm"
+
+
+class StopKind(StrEnum):
+    """Who stops a robot remotely (``safetyStop``/``safetyRelease``): latched until released."""
+
+    OPERATOR = "operator"
+    """An operator's e-stop for this robot."""
+    FLEET = "fleet"
+    """"Stop all" from the console."""
+    BUILDING = "building"
+    """A building emergency (fire alarm): the robots in or bound for ``building`` stop."""
 
 
 class HandoffRole(StrEnum):
@@ -111,6 +143,12 @@ DEFAULT_BLOCKING: Mapping[ActionType, BlockingType] = MappingProxyType(
         ActionType.ENTER_LIFT: _H,
         ActionType.EXIT_LIFT: _H,
         ActionType.SET_OPERATING_MODE: _H,
+        ActionType.CONFIRM_OPERATING_MODE: _H,
+        ActionType.CANCEL_OPERATING_MODE: _N,
+        ActionType.SAFETY_STOP: _N,
+        ActionType.SAFETY_RELEASE: _N,
+        ActionType.SAFETY_ACKNOWLEDGE: _N,
+        ActionType.BUILDING_ALARM: _N,
     }
 )
 """The blocking type ``make_action`` uses when none is given."""
@@ -132,6 +170,12 @@ ACTION_SCOPES: Mapping[ActionType, tuple[ActionScope, ...]] = MappingProxyType(
         ActionType.ENTER_LIFT: (_NO,),
         ActionType.EXIT_LIFT: (_NO,),
         ActionType.SET_OPERATING_MODE: (_I,),
+        ActionType.CONFIRM_OPERATING_MODE: (_I,),
+        ActionType.CANCEL_OPERATING_MODE: (_I,),
+        ActionType.SAFETY_STOP: (_I,),
+        ActionType.SAFETY_RELEASE: (_I,),
+        ActionType.SAFETY_ACKNOWLEDGE: (_I,),
+        ActionType.BUILDING_ALARM: (_I,),
     }
 )
 """Where each action may appear (declared in our factsheet)."""
@@ -276,6 +320,62 @@ class SetOperatingMode(ActionParams):
     mode: OperatingMode
 
 
+class _Acting(ActionParams):
+    """Who acts, stamped by the orchestrator from the authenticated console session (never taken from
+    the browser): ``operator`` (user name) and ``role`` (viewer, operator, admin; ``system`` for the
+    orchestrator's own rules)."""
+
+    operator: str = Field(default="", max_length=128)
+    role: str = Field(default="operator", pattern=r"^(viewer|operator|admin|system)$")
+
+
+class ConfirmOperatingMode(_Acting):
+    """Confirm the pending operating-mode switch (the receiving party takes over)."""
+
+    action_type = ActionType.CONFIRM_OPERATING_MODE
+
+
+class CancelOperatingMode(_Acting):
+    """Withdraw the pending operating-mode switch."""
+
+    action_type = ActionType.CANCEL_OPERATING_MODE
+
+
+class SafetyStop(_Acting):
+    """Stop at once and stay stopped until released (``kind`` says whose stop; ``building`` for kind
+    ``building``)."""
+
+    action_type = ActionType.SAFETY_STOP
+    kind: StopKind
+    building: str | None = Field(default=None, min_length=1)
+
+    @model_validator(mode="after")
+    def _building_stop_names_its_building(self) -> SafetyStop:
+        if (self.kind is StopKind.BUILDING) != (self.building is not None):
+            raise ValueError(f"{self.action_type.value}: give building exactly when kind is 'building'")
+        return self
+
+
+class SafetyRelease(SafetyStop):
+    """Release a remote stop of ``kind`` (from the control centre only)."""
+
+    action_type = ActionType.SAFETY_RELEASE
+
+
+class SafetyAcknowledge(_Acting):
+    """Acknowledge latched protective stops remotely (e.g. a bumper hit, once the contact has ended)."""
+
+    action_type = ActionType.SAFETY_ACKNOWLEDGE
+
+
+class BuildingAlarm(ActionParams):
+    """A building's fire alarm went on or off (from the elevator bridge); on means a building stop."""
+
+    action_type = ActionType.BUILDING_ALARM
+    building: str = Field(min_length=1)
+    active: bool
+
+
 PARAMS_OF: Mapping[ActionType, type[ActionParams]] = MappingProxyType(
     {
         cls.action_type: cls
@@ -294,6 +394,12 @@ PARAMS_OF: Mapping[ActionType, type[ActionParams]] = MappingProxyType(
             EnterLift,
             ExitLift,
             SetOperatingMode,
+            ConfirmOperatingMode,
+            CancelOperatingMode,
+            SafetyStop,
+            SafetyRelease,
+            SafetyAcknowledge,
+            BuildingAlarm,
         )
     }
 )

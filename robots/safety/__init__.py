@@ -26,6 +26,7 @@ One control tick of the agent (the integration this package expects)::
     publish cmd_vel (out.vx, out.omega); state.safetyState = report.safety_state(out.decision)
 """
 
+from interfaces.teleop import TeleopCommand, teleop_from_json, teleop_to_json
 from robots.safety.config import (
     AckPolicy,
     CameraConfig,
@@ -90,14 +91,11 @@ from robots.safety.supervisor import (
 from robots.safety.teleop import (
     Admission,
     Drop,
-    TeleopCommand,
     TeleopConfig,
     TeleopGate,
     TeleopOutput,
     TeleopStatus,
     clamp_velocity,
-    teleop_from_json,
-    teleop_to_json,
 )
 
 __all__ = [

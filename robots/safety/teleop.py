@@ -55,13 +55,13 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Protocol
 
+from interfaces.teleop import Party, PartyKind, TeleopCommand
 from robots.safety.modes import Mode
-from robots.safety.parties import Party, PartyKind
 
 ZoneCap = Callable[[float, float], float | None]
 """The speed cap (m/s) of the zone at map position ``(x, y)``; None where no zone caps speed."""
@@ -99,19 +99,6 @@ class TeleopStatus(StrEnum):
     NO_COMMAND = "noCommand"  # nothing accepted since the mode began or since the dead man fired
     DEADMAN = "deadman"  # the dead man fired at this tick
     NOT_IN_CONTROL = "notInControl"  # AUTOMATIC: teleop publishes nothing
-
-
-@dataclass(frozen=True, slots=True)
-class TeleopCommand:
-    """One remote-driving command (module docstring: wire format)."""
-
-    seq: int
-    vx: float
-    omega: float
-    sent_at: float
-    session: str = ""
-    operator: str = ""
-    source: PartyKind = PartyKind.CONTROL_CENTRE
 
 
 @dataclass(frozen=True, slots=True)
@@ -327,47 +314,3 @@ class TeleopGate:
             return self.config.unknown_zone_cap
         cap = self._zone_cap(*position)
         return math.inf if cap is None else max(0.0, cap)
-
-
-def teleop_from_json(payload: Mapping[str, Any]) -> TeleopCommand:
-    """A ``TeleopCommand`` from the parsed JSON of a ``.../teleop`` message; ``ValueError`` if malformed."""
-    if not isinstance(payload, Mapping):
-        raise ValueError("teleop: the payload must be a JSON object")
-    try:
-        seq, vx, omega, sent_at = payload["seq"], payload["vx"], payload["omega"], payload["sentAt"]
-    except KeyError as exc:
-        raise ValueError(f"teleop: missing field {exc.args[0]!r}") from None
-    if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:
-        raise ValueError(f"teleop: seq must be an int >= 0, got {seq!r}")
-    numbers = {"vx": vx, "omega": omega, "sentAt": sent_at}
-    for name, value in numbers.items():
-        if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
-            raise ValueError(f"teleop: {name} must be a finite number, got {value!r}")
-    texts = {name: payload.get(name, "") for name in ("session", "operator")}
-    for name, value in texts.items():
-        if not isinstance(value, str):
-            raise ValueError(f"teleop: {name} must be a string, got {value!r}")
-    try:
-        source = PartyKind(payload.get("source", PartyKind.CONTROL_CENTRE.value))
-    except ValueError:
-        raise ValueError(
-            f"teleop: source must be controlCentre or onSite, got {payload['source']!r}"
-        ) from None
-    if source is PartyKind.SYSTEM:
-        raise ValueError("teleop: source must be controlCentre or onSite, got 'system'")
-    return TeleopCommand(
-        seq, float(vx), float(omega), float(sent_at), texts["session"], texts["operator"], source
-    )
-
-
-def teleop_to_json(command: TeleopCommand) -> dict[str, Any]:
-    """The JSON object of ``command`` (the wire format of the module docstring)."""
-    return {
-        "seq": command.seq,
-        "vx": command.vx,
-        "omega": command.omega,
-        "sentAt": command.sent_at,
-        "session": command.session,
-        "operator": command.operator,
-        "source": command.source.value,
-    }

@@ -40,6 +40,15 @@ from interfaces.vda5050 import (
     read_action,
     to_json,
 )
+from interfaces.vda5050.actions import (
+    BuildingAlarm,
+    CancelOperatingMode,
+    ConfirmOperatingMode,
+    SafetyAcknowledge,
+    SafetyRelease,
+    SafetyStop,
+    StopKind,
+)
 
 EXAMPLES: list[ActionParams] = [
     Pick(station_name="station-1", load_type="parcel", load_id="p-17"),
@@ -56,11 +65,17 @@ EXAMPLES: list[ActionParams] = [
     EnterLift(building="H", lift="LA", floor="H1", session_id="lift-session-9"),
     ExitLift(building="H", lift="LA", floor="H3"),
     SetOperatingMode(mode=OperatingMode.SERVICE),
+    ConfirmOperatingMode(operator="wang", role="operator"),
+    CancelOperatingMode(operator="wang"),
+    SafetyStop(kind=StopKind.BUILDING, building="ADM", operator="orchestrator", role="system"),
+    SafetyRelease(kind=StopKind.FLEET, operator="li", role="admin"),
+    SafetyAcknowledge(operator="li"),
+    BuildingAlarm(building="ADM", active=True),
 ]
 
 
 def test_every_action_type_has_an_example_parameters_and_a_default() -> None:
-    """All fourteen action types have a parameter model, a default blocking type and an example here."""
+    """All twenty action types have a parameter model, a default blocking type and an example here."""
     assert (
         {type(p).action_type for p in EXAMPLES} == set(ActionType) == set(PARAMS_OF) == set(DEFAULT_BLOCKING)
     )
@@ -121,7 +136,7 @@ def test_duplicate_action_ids_are_found() -> None:
     assert duplicate_action_ids(twice) == ["a-open"]
 
 
-def _action(kind: str, **values: object) -> Action:
+def _action(kind: str, /, **values: object) -> Action:
     """A received action of type ``kind`` with raw parameter values."""
     parameters = [ActionParameter.model_validate({"key": k, "value": v}) for k, v in values.items()]
     return Action(
@@ -144,6 +159,9 @@ def _action(kind: str, **values: object) -> Action:
         (_action("openCompartment", compartment=-1), r"parameter compartment: Input should be greater"),
         (_action("waitForPickup", compartment=1, timeoutS=0), r"parameter timeoutS: Input should be greater"),
         (_action("waitForPickup", compartment=1, timeoutS=9, stop="s1"), r"give stop and window together"),
+        (_action("safetyStop", kind="building"), r"give building exactly when kind is 'building'"),
+        (_action("safetyStop", kind="fleet", role="god"), r"parameter role"),
+        (_action("buildingAlarm", building="ADM", active="yes"), r"parameter active"),
         (_action("handoff", role="thief", peerSerialNumber="x", compartments=[1]), r"parameter role: Input"),
         (_action("handoff", role="taker", peerSerialNumber="x", compartments=[]), r"parameter compartments"),
         (_action("setOperatingMode", mode="TURBO"), r"parameter mode: Input should be 'AUTOMATIC'"),
