@@ -216,6 +216,7 @@ class RtuLink:
         self._clock = clock
         self._log = logger
         self._serial: serial.Serial | None = None
+        self._open_failures = 0
         self._rx = bytearray()
         self._rx_event = asyncio.Event()
         self._lock = asyncio.Lock()
@@ -226,6 +227,20 @@ class RtuLink:
     def is_open(self) -> bool:
         """Whether the port is open."""
         return self._serial is not None
+
+    def try_open(self, retry_s: float) -> bool:
+        """Open the port if it can be; whether it is open now. The first failure of a streak is logged
+        as a warning (saying it is retried every ``retry_s``), the next ones at debug level."""
+        try:
+            self.open()
+        except LinkDown as exc:
+            self._open_failures += 1
+            level = logging.WARNING if self._open_failures == 1 else logging.DEBUG
+            self._log.log(level, "%s (retrying every %s s)", exc, retry_s)
+            return False
+        self._open_failures = 0
+        self._log.info("modbus %s: port open", self.port)
+        return True
 
     def open(self) -> None:
         """Open and configure the port (8 data bits, 1 stop bit); ``LinkDown`` when it cannot be."""

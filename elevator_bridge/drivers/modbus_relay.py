@@ -341,7 +341,6 @@ class ModbusRelayDriver:
         self._last_ok = 0.0
         self._last_floor: str | None = None
         self._reported_at = -math.inf
-        self._open_failures = 0
         self._polled = asyncio.Condition()
 
     # ---- LiftDriver ---------------------------------------------------------------------------------
@@ -423,16 +422,9 @@ class ModbusRelayDriver:
             await self._clock.sleep(self.config.poll_s)
 
     def _try_open(self) -> bool:
-        try:
-            self._link.open()
-        except LinkDown as exc:
-            self._open_failures += 1
-            level = logging.WARNING if self._open_failures == 1 else logging.DEBUG
-            self._log.log(level, "modbus: %s (retrying every %s s)", exc, self.config.reconnect_s)
+        if not self._link.try_open(self.config.reconnect_s):
             return False
-        self._open_failures = 0
-        self._relays.resync = True
-        self._log.info("modbus %s: port open", self.config.port)
+        self._relays.resync = True  # whatever the board did meanwhile: write the relay bank
         return True
 
     async def _poll_once(self) -> None:

@@ -291,7 +291,6 @@ class LockerDriver:
         self._status_due = -math.inf
         self._last_ok = self._clock.monotonic()
         self._reported_at = -math.inf
-        self._open_failures = 0
         self._poll_failures = 0
         self._fanout: Fanout[BoardSnapshot] = Fanout(self._snapshot_now())
         self._polled = asyncio.Condition()
@@ -383,16 +382,9 @@ class LockerDriver:
             await self._clock.sleep(self.config.poll_s)
 
     def _try_open(self) -> bool:
-        try:
-            self._link.open()
-        except LinkDown as exc:
-            self._open_failures += 1
-            level = logging.WARNING if self._open_failures == 1 else logging.DEBUG
-            self._log.log(level, "locker: %s (retrying every %s s)", exc, self.config.reconnect_s)
+        if not self._link.try_open(self.config.reconnect_s):
             return False
-        self._open_failures = 0
-        self._resync = True
-        self._log.info("locker %s: port open", self.config.port)
+        self._resync = True  # whatever the board did meanwhile: write the lock bank
         return True
 
     async def _poll_once(self) -> None:
