@@ -491,6 +491,24 @@ def bench_cart(
         json_out.write_text(text + "\n", encoding="utf-8")
 
 
+@bench_app.command("safety")
+def bench_safety(
+    trials: Annotated[int, typer.Option(help="e-stops timed")] = 200,
+    json_out: Annotated[Path | None, typer.Option("--json", help="write the result as JSON here")] = None,
+) -> None:
+    """E-stop propagation: console API call on the orchestrator → zero cmd_vel published on ROS 2 by the
+    robot (own Mosquitto, the app, the agent on a RosDriver, the simulated base; p50/p99 ms)."""
+    bench = _benchmark("safety.bench")
+    try:
+        result = bench.run_bench(trials, progress=print)
+    except (ValueError, RuntimeError) as exc:
+        _fail(str(exc), EXIT_BAD_INPUT)
+    text = json.dumps(result, indent=2)
+    print(text)
+    if json_out is not None:
+        json_out.write_text(text + "\n", encoding="utf-8")
+
+
 @bench_app.command("localization")
 def bench_localization(
     seed: Annotated[int, typer.Option(help="seed of the simulated sensors")] = 1,

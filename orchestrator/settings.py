@@ -7,6 +7,7 @@
     fleet:     {enabled: false, config: fleet.yaml}       # VDA 5050 master over settings.mqtt
     security:  {keys_file: var/keys.yaml, partners: {mp: <secret>}, carts: {cart_1: <token>}, ...}
     notify:    {provider: log}                            # or webhook with webhook_url
+    safety:    {fire_policy: stop, fire_policies: {b1: safe_spot}, action_timeout_s: 3.0}
     log_level: INFO
 
 Environment variables override the file: ``ROBOPOST_`` + the path in capitals with ``__`` between the
@@ -147,6 +148,16 @@ class NotifySettings(_Section):
         return self
 
 
+class SafetySettings(_Section):
+    """Safety (issue 9): what robots in a building do on its fire alarm (``stop`` or ``safe_spot``), per
+    building id and by default; how long a console control route waits for the robot's answer."""
+
+    fire_policy: Literal["stop", "safe_spot"] = "stop"
+    fire_policies: dict[str, Literal["stop", "safe_spot"]] = Field(default_factory=dict)
+    action_timeout_s: float = Field(default=3.0, gt=0)
+    teleop_max_hz: float = Field(default=20.0, gt=0)
+
+
 class Settings(BaseSettings):
     """All orchestrator settings. Build with ``Settings.load``; ``Settings()`` gives the defaults."""
 
@@ -161,6 +172,7 @@ class Settings(BaseSettings):
     fleet: FleetSettings = Field(default_factory=FleetSettings)
     security: SecuritySettings = Field(default_factory=SecuritySettings)
     notify: NotifySettings = Field(default_factory=NotifySettings)
+    safety: SafetySettings = Field(default_factory=SafetySettings)
     log_level: LogLevel = "INFO"
 
     @field_validator("log_level", mode="before")

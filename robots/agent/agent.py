@@ -11,9 +11,10 @@ In-process use (the simulator, tests, benchmarks)::
     await agent.stop()                              # OFFLINE (retained), disconnect, driver stopped
 
 or ``async with Agent(...) as agent:``, or ``await agent.run()`` which returns once ``stop()`` was called
-elsewhere. ``make_mqtt_client`` sets the last will (``connection`` CONNECTIONBROKEN); an ``MqttClient``
-made otherwise works too but has no will. ``serve(config)`` runs one agent until SIGINT/SIGTERM
-(``robopost agent --config ROBOT.yaml``).
+elsewhere. The agent's safety layer (``agent.safety``, ``robots.agent.safety.AgentSafety``) runs its
+control loop while the agent runs and takes the ``teleop`` messages. ``make_mqtt_client`` sets the
+last will (``connection`` CONNECTIONBROKEN); an ``MqttClient`` made otherwise works too but has no will.
+``serve(config)`` runs one agent until SIGINT/SIGTERM (``robopost agent --config ROBOT.yaml``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import asyncio
 import logging
 import signal
 from collections.abc import Callable
+from dataclasses import replace
 from types import TracebackType
 
 from interfaces.clock import Clock, RealClock
@@ -31,7 +33,9 @@ from robots.agent.config import AgentConfig, SimDriverSection
 from robots.agent.driver import Pose, RobotDriver
 from robots.agent.factsheet import build_factsheet
 from robots.agent.link import LinkSettings, VehicleLink, connection_will
+from robots.agent.safety import AgentSafety, SafetySettings
 from robots.agent.vehicle import Vehicle, VehicleSettings
+from robots.safety import SafetyConfig
 
 SIM_ACTION_DURATIONS = {"waitForPickup": 1.0, "handoff": 2.0, "enterLift": 3.0, "exitLift": 3.0}
 """Seconds the simulated robot takes for our custom actions (beside the SimDriver's own defaults)."""
@@ -47,6 +51,21 @@ def vehicle_settings(config: AgentConfig) -> VehicleSettings:
         action_retries=ex.action_retries,
         retry_delay=ex.retry_delay,
     )
+
+
+def safety_settings(config: AgentConfig, driver: RobotDriver) -> SafetySettings:
+    """The safety layer's settings: the defaults, with the supervisor's ``max_speed`` raised to the
+    robot's top speed when that is higher — the driver's ``top_speed`` if it has one, else the
+    configured simulated speed or ROS ``nominal_speed`` (a fast simulated robot would otherwise be
+    stopped for overspeed on every drive)."""
+    supervisor = SafetyConfig()
+    top = getattr(driver, "top_speed", None)
+    if not isinstance(top, int | float):
+        section = config.driver
+        top = section.speed if isinstance(section, SimDriverSection) else section.nominal_speed
+    if top > supervisor.max_speed:
+        supervisor = replace(supervisor, max_speed=float(top) * 1.1)
+    return SafetySettings(supervisor=supervisor)
 
 
 def link_settings(config: AgentConfig) -> LinkSettings:
@@ -117,6 +136,7 @@ class Agent:
         clock: Clock,
         *,
         on_teleop: Callable[[Message], None] | None = None,
+        safety: SafetySettings | None = None,
         logger: logging.Logger | None = None,
     ) -> None:
         self.config = config
@@ -126,6 +146,9 @@ class Agent:
         self.log = logger or logging.getLogger(f"robopost.agent.{config.serial_number}")
         self.headers = headers_for(config, clock)
         self.vehicle = Vehicle(driver, clock, vehicle_settings(config), logger=self.log)
+        self.safety = AgentSafety(
+            self.vehicle, clock, safety or safety_settings(config, driver), logger=self.log
+        )
         self.link = VehicleLink(
             self.vehicle,
             mqtt,
@@ -133,7 +156,7 @@ class Agent:
             build_factsheet(config, self.headers),
             clock,
             link_settings(config),
-            on_teleop=on_teleop,
+            on_teleop=on_teleop or self.safety.on_teleop,
             logger=self.log,
         )
         self._started = False
@@ -146,6 +169,7 @@ class Agent:
             return
         self._started = True
         await self.vehicle.start()
+        self.safety.start()
         self.link.start()
         if self.mqtt.connected.is_set():
             await self.link.resync()
@@ -162,6 +186,7 @@ class Agent:
         try:
             await self.link.stop(offline=True)
             await self.mqtt.disconnect()
+            await self.safety.stop()
             await self.vehicle.stop()
         finally:
             self._stopped.set()

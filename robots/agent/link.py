@@ -1,7 +1,8 @@
 """The robot's MQTT side of VDA 5050: its own topics in; state, visualization, connection, factsheet out.
 
-Subscribed (the robot's own topics only): ``order``, ``instantActions``, and ``teleop`` (reserved: its
-messages go to an optional handler, else they are dropped). Published (VDA 5050 §6.3, §6.14):
+Subscribed (the robot's own topics only): ``order``, ``instantActions``, and ``teleop`` (its messages
+go to the handler given — the ``Agent``'s safety layer by default — else they are dropped). Published
+(VDA 5050 §6.3, §6.14):
 
 ================  ====  ========  ==================================================================
 topic             QoS   retained  when

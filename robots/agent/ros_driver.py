@@ -13,6 +13,8 @@ topic                 message                                  use
 ``battery_state`` (in) ``sensor_msgs/BatteryState``             ``percentage`` (0..1) → percent, voltage,
                                                                ``POWER_SUPPLY_STATUS_CHARGING``
 ``diagnostics`` (in)   ``diagnostic_msgs/DiagnosticArray``      safety layers and faults
+``safety/diagnostics``  ``diagnostic_msgs/DiagnosticArray``      the agent's safety supervisor
+(out)                                                          (``publish_diagnostics``; never read back)
 ====================  =======================================  ==========================================
 
 **Goal/outcome convention (no action server).** ``navigate`` publishes the goal and judges the outcome
@@ -60,7 +62,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import PoseStamped, PoseWithCovarianceStamped, Twist
 from nav_msgs.msg import Odometry
 from rclpy.publisher import Publisher
@@ -81,6 +83,7 @@ from robots.rosutil import (
     to_loop,
     yaw_to_quaternion,
 )
+from robots.safety.report import DiagnosticArray as SafetyDiagnostics
 
 ActionHandler = Callable[[Mapping[str, Any]], Awaitable[DriverResult]]
 """A hardware action the ROS driver delegates (e.g. to the locker board): parameters → result."""
@@ -111,6 +114,7 @@ class RosDriverConfig:
     check_period: float = 0.1
     e_stop_names: tuple[str, ...] = (E_STOP_STATUS, "emergency_stop", "estop")
     field_violation_names: tuple[str, ...] = (FIELD_VIOLATION_STATUS, "protective_field")
+    safety_diagnostics: str = "safety/diagnostics"
 
     def __post_init__(self) -> None:
         for name in ("position_tolerance", "stall_timeout", "nominal_speed", "goal_resend_period"):
@@ -173,6 +177,9 @@ class RosDriver:
             "cmd_vel": node.create_publisher(Twist, topics.cmd_vel, _COMMAND_QOS_DEPTH),
             "initial_pose": node.create_publisher(
                 PoseWithCovarianceStamped, topics.initial_pose, _COMMAND_QOS_DEPTH
+            ),
+            "safety_diagnostics": node.create_publisher(
+                DiagnosticArray, self._config.safety_diagnostics, _COMMAND_QOS_DEPTH
             ),
         }
         # Best effort receives from reliable and best-effort publishers alike (drivers use both).
@@ -240,6 +247,27 @@ class RosDriver:
         twist.linear.x = float(vx)
         twist.angular.z = float(omega)
         self._publisher("cmd_vel").publish(twist)
+
+    @property
+    def top_speed(self) -> float:
+        """The fastest the base is expected to drive (m/s): ``nominal_speed``."""
+        return self._config.nominal_speed
+
+    def publish_diagnostics(self, array: SafetyDiagnostics) -> None:
+        """Publish the safety supervisor's diagnostics on ``safety_diagnostics`` (not read back)."""
+        msg = DiagnosticArray()
+        seconds = math.floor(array.stamp)
+        msg.header.stamp.sec = int(seconds)
+        msg.header.stamp.nanosec = min(999_999_999, int((array.stamp - seconds) * 1e9))
+        for status in array.status:
+            out = DiagnosticStatus()
+            out.level = bytes([int(status.level)])
+            out.name = status.name
+            out.message = status.message
+            out.hardware_id = status.hardware_id
+            out.values = [KeyValue(key=kv.key, value=kv.value) for kv in status.values]
+            msg.status.append(out)
+        self._publisher("safety_diagnostics").publish(msg)
 
     # --- incoming messages (run on the asyncio loop) ---------------------------------------------------
 

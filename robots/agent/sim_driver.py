@@ -8,7 +8,10 @@ per metre driven and charges while charging. Results follow the ``RobotDriver`` 
 * e-stop pressed (at the start or during a drive) → the robot stops, ``RETRY``;
 * a fault present, the battery empty, a goal on another map → ``IMPOSSIBLE``;
 * blocked (``set_blocked``) for ``stall_timeout`` seconds → ``RETRY``;
-* cancelling ``navigate`` stops the robot where it is.
+* cancelling ``navigate`` stops the robot where it is;
+* ``send_velocity(vx, omega)`` drives it by velocity (teleop, the safety layer's stop): the robot
+  moves at the last commanded velocity between two calls (unicycle kinematics on clock time); a
+  ``navigate`` takes over from it.
 
 Actions (``run_action``): the types in ``SimDriverConfig.action_durations`` (``pick``, ``drop``,
 ``openCompartment``, ``closeCompartment`` by default) take their configured time and succeed;
@@ -105,6 +108,7 @@ class SimDriver:
         self._blocked = False
         self._faults: dict[str, str] = {}
         self._failures: dict[str, deque[DriverResult]] = {}
+        self._velocity_at: float | None = None
         self._feed = ReadoutFeed()
         self.action_log: list[ActionRecord] = []
 
@@ -127,6 +131,7 @@ class SimDriver:
         if refusal is not None:
             return refusal
         self._stop_charging()
+        self._velocity_at = None
         speed = self._config.speed if max_speed is None else min(self._config.speed, max_speed)
         try:
             return await self._drive_to(goal, speed)
@@ -167,6 +172,24 @@ class SimDriver:
     def pose(self) -> Pose:
         """Where the robot is now."""
         return Pose(self._x, self._y, self._theta, self._map_id)
+
+    @property
+    def top_speed(self) -> float:
+        """The fastest the robot drives (m/s): the configured speed."""
+        return self._config.speed
+
+    def send_velocity(self, vx: float, omega: float) -> None:
+        """Drive by velocity from now on (m/s forward, rad/s counter-clockwise); see the module doc."""
+        now = self._clock.monotonic()
+        if self._velocity_at is not None and now > self._velocity_at and (self._vx or self._omega):
+            dt = now - self._velocity_at
+            heading = self._theta + self._omega * dt / 2.0
+            self._x += self._vx * math.cos(heading) * dt
+            self._y += self._vx * math.sin(heading) * dt
+            self._theta = _wrap(self._theta + self._omega * dt)
+            self._emit()
+        self._velocity_at = now
+        self._set_motion(vx, omega)
 
     def set_e_stop(self, pressed: bool) -> None:
         """Press or release the emergency stop."""

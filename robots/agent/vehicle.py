@@ -28,6 +28,13 @@ are handled here; every other type goes to ``driver.run_action``. An action id i
 A driver's ``ActionOutcome`` gives the action's ``resultDescription`` (else a failure reads "driver
 answered ...") and may spare an expected failure its ``actionFailed`` error.
 
+**Safety.** With a safety layer attached (``vehicle.safety``, set by ``robots.agent.safety.AgentSafety``)
+the safety instant actions (``safetyStop``, ``safetyRelease``, ``safetyAcknowledge``, ``buildingAlarm``,
+``setOperatingMode``, ``confirmOperatingMode``, ``cancelOperatingMode``) go to it; orders are rejected
+(``orderError``) while it says the robot is not available for orders; ``safetyState``,
+``operatingMode`` and its errors come from it. It stops drives through a named ``hold`` and cancels the
+running order through ``cancel_running_order``.
+
 ``state.errors`` holds the errors reported (cleared by a new order or update) and, for as long as the
 driver's readout shows them, one FATAL ``hardwareFault`` per ``Readout.faults`` entry and one error per
 ``Readout.conditions`` entry (its own type, level and references).
@@ -40,7 +47,7 @@ import logging
 import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Protocol
 
 from interfaces.clock import Clock
 from interfaces.vda5050 import (
@@ -79,6 +86,19 @@ from robots.agent.order import (
 )
 
 ChangeListener = Callable[[], None]
+
+
+class SafetyHooks(Protocol):
+    """What the vehicle asks of the agent's safety layer (``robots.agent.safety.AgentSafety``)."""
+
+    def state_fields(self) -> tuple[SafetyState, OperatingMode, list[AgvError]]: ...
+
+    def order_refusal(self) -> str | None: ...
+
+    def handles(self, action_type: str) -> bool: ...
+
+    async def run_instant(self, record: ActionRecord) -> None: ...
+
 
 NAVIGATION_FAILED = "navigationFailed"
 NAVIGATION_IMPOSSIBLE = "navigationImpossible"
@@ -172,6 +192,7 @@ class Vehicle:
         self._navigating = False
         self._watcher: asyncio.Task[None] | None = None
         self._launches: set[asyncio.Task[None]] = set()
+        self.safety: SafetyHooks | None = None
 
     # --- life cycle -----------------------------------------------------------------------------------
 
@@ -202,7 +223,20 @@ class Vehicle:
     # --- receiving ------------------------------------------------------------------------------------
 
     async def receive_order(self, order: Order) -> Decision:
-        """Apply the order rules (``robots.agent.order``) and act on the verdict."""
+        """Apply the order rules (``robots.agent.order``) and act on the verdict.
+
+        With a safety layer, an order is rejected while the robot is not available for orders.
+        """
+        refusal = self.safety.order_refusal() if self.safety is not None else None
+        if refusal is not None:
+            error = make_error(
+                ErrorType.ORDER_ERROR,
+                f"order {order.order_id} rejected: {refusal}",
+                [("orderId", order.order_id), ("orderUpdateId", order.order_update_id)],
+            )
+            self.log.warning("order rejected: %s", refusal)
+            self.report(error)
+            return Decision(Verdict.REJECT, error)
         decision = judge_order(
             order,
             self.order,
@@ -281,6 +315,10 @@ class Vehicle:
                 e_stop=EStop.MANUAL if r.e_stop else EStop.NONE, field_violation=r.field_violation
             ),
         }
+        if self.safety is not None:
+            safety, mode, errors = self.safety.state_fields()
+            body["safety_state"], body["operating_mode"] = safety, mode
+            body["errors"] = [*body["errors"], *errors]
         return body | self.motion_body()
 
     def motion_body(self) -> dict[str, Any]:
@@ -309,6 +347,31 @@ class Vehicle:
         ]
 
     # --- internals: changes and readouts ----------------------------------------------------------------
+
+    def notify(self) -> None:
+        """Tell the listeners (the link publishes a state) that something outside the vehicle changed."""
+        self._changed()
+
+    def hold(self, name: str, on: bool) -> None:
+        """Set or clear a named hold: while any hold is set no drive runs (the one in progress stops)."""
+        if on == (name in self._holds):
+            return
+        if on:
+            self._holds.add(name)
+        else:
+            self._holds.discard(name)
+        self._changed()
+
+    async def cancel_running_order(self, reason: str) -> bool:
+        """Cancel the running order (its actions FAILED, states emptied); False if none runs."""
+        progress = self.order
+        if progress is None or progress.idle:
+            return False
+        if self._runner is not None and not self._runner.done():
+            self._runner.cancel()
+            await asyncio.gather(self._runner, return_exceptions=True)
+        await self._end_order(progress, ProgressStatus.CANCELLED, reason)
+        return True
 
     def _changed(self) -> None:
         self._signal.notify()
@@ -624,7 +687,9 @@ class Vehicle:
     async def _dispatch_instant(self, record: ActionRecord, header_id: int) -> None:
         """Agent-level instant actions at once; hardware ones as tasks under their blocking rule."""
         kind = record.action_type
-        if kind == ActionType.CANCEL_ORDER:
+        if self.safety is not None and self.safety.handles(kind):
+            await self.safety.run_instant(record)
+        elif kind == ActionType.CANCEL_ORDER:
             await self._cancel_order(record, header_id)
         elif kind == ActionType.START_PAUSE:
             await self._pause(record, paused=True)

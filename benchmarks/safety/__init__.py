@@ -1,0 +1,1 @@
+"""E-stop propagation benchmark (issue 9): console API → MQTT → agent → ROS 2 zero ``cmd_vel``."""
