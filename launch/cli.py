@@ -443,6 +443,14 @@ def fleet_status(
 # ---- bench -------------------------------------------------------------------------------------------
 
 
+def _emit_json(result: Any, json_out: Path | None) -> None:
+    """Print a benchmark's result as JSON, and write it to ``json_out`` when given."""
+    text = json.dumps(result, indent=2)
+    print(text)
+    if json_out is not None:
+        json_out.write_text(text + "\n", encoding="utf-8")
+
+
 def _benchmark(name: str) -> Any:
     """Import ``benchmarks.<name>`` from the source checkout this CLI runs from."""
     import importlib
@@ -469,10 +477,7 @@ def bench_fleet(
         result = bench.run_bench(robots, seconds, processes=processes, warmup_s=warmup, progress=print)
     except (ValueError, RuntimeError) as exc:
         _fail(str(exc), EXIT_BAD_INPUT)
-    text = json.dumps(result, indent=2)
-    print(text)
-    if json_out is not None:
-        json_out.write_text(text + "\n", encoding="utf-8")
+    _emit_json(result, json_out)
 
 
 @bench_app.command("cart")
@@ -485,10 +490,7 @@ def bench_cart(
 ) -> None:
     """Pickup-code check on the cart (p50/p99 ms), and typed code → lock pulse confirmed over a real pty."""
     bench = _benchmark("cart.bench")
-    text = json.dumps(bench.run_bench(trials, parcels, board_trials, seed), indent=2)
-    print(text)
-    if json_out is not None:
-        json_out.write_text(text + "\n", encoding="utf-8")
+    _emit_json(bench.run_bench(trials, parcels, board_trials, seed), json_out)
 
 
 @bench_app.command("safety")
@@ -503,10 +505,7 @@ def bench_safety(
         result = bench.run_bench(trials, progress=print)
     except (ValueError, RuntimeError) as exc:
         _fail(str(exc), EXIT_BAD_INPUT)
-    text = json.dumps(result, indent=2)
-    print(text)
-    if json_out is not None:
-        json_out.write_text(text + "\n", encoding="utf-8")
+    _emit_json(result, json_out)
 
 
 @bench_app.command("localization")
@@ -517,10 +516,7 @@ def bench_localization(
     """Fused localization on the scripted outdoor → entrance → lift → floor 6 run: error per regime
     against an RTS smoother and a naive baseline, pose jumps at source switches, NEES, update cost."""
     bench = _benchmark("localization.bench")
-    text = json.dumps(bench.run_bench(seed), indent=2)
-    print(text)
-    if json_out is not None:
-        json_out.write_text(text + "\n", encoding="utf-8")
+    _emit_json(bench.run_bench(seed), json_out)
 
 
 class DispatchSuite(StrEnum):
