@@ -101,6 +101,7 @@ class FakeRobot:
         self.paused = False
         self.battery = 80.0
         self.position = AgvPosition(x=0.0, y=0.0, theta=0.0, map_id="outdoor", position_initialized=True)
+        self.e_stop = EStop.NONE
 
     # ---- link ----------------------------------------------------------------------------------
 
@@ -262,7 +263,7 @@ class FakeRobot:
             battery_state=BatteryState(battery_charge=self.battery, charging=False),
             operating_mode=OperatingMode.AUTOMATIC,
             errors=list(self.errors),
-            safety_state=SafetyState(e_stop=EStop.NONE, field_violation=False),
+            safety_state=SafetyState(e_stop=self.e_stop, field_violation=False),
             agv_position=self.position,
         )
 

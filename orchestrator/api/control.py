@@ -28,9 +28,11 @@ reports FAILED, or at once, without sending, if the robot is not online; 504 if 
 within ``safety.action_timeout_s``; 404 for a robot not in the fleet; 503 without the fleet master.
 ``fleet:stop-all`` / ``:release-all`` send to every robot that is online and answer each one's outcome
 (``FINISHED``, ``FAILED``, ``TIMEOUT``); "stop all" stays
-active (in memory, ``orchestrator.fleet.safety.FleetSafety``) until released: a robot that comes
-online while it is active gets it again, and so do robots that were offline when it was given. The
-same holds for a building's alarm and building stop.
+active (``orchestrator.fleet.safety.FleetSafety``) until released: a robot that comes online while it
+is active gets it again, and so do robots that were offline when it was given. The same holds for a
+building's alarm and building stop. The fleet stop and the building stops are written to the store
+(``standing_stops``) before they are sent and read back when the orchestrator starts, so they survive
+a restart (if the write fails the stop is still sent, and the failure is logged).
 
 Fire alarm: this router's lifespan subscribes to every lift state of the elevator bridge
 (``interfaces.lift``); a building is on fire while any of its lifts reports ``currentMode`` FIRE. The
@@ -90,17 +92,19 @@ from orchestrator.api.operators import (
     Operator,
     OperatorRole,
     Viewer,
-    _same_origin,
-    _stream_operator,
+    same_origin,
+    stream_operator,
 )
 from orchestrator.api.problems import Problem, problem_responses
 from orchestrator.api.services import Services, services_of
 from orchestrator.fleet.errors import ActionNotConfirmedError, UnknownRobotError
 from orchestrator.fleet.events import LinkChanged
 from orchestrator.fleet.master import FleetMaster
+from orchestrator.fleet.persistence import load_standing_stops, save_standing_stops
 from orchestrator.fleet.picture import Link
 from orchestrator.fleet.safety import Acting, FirePolicy, FleetSafety, Send, building_of_view, robots_in
 from orchestrator.settings import Settings
+from orchestrator.store import StoreError
 from orchestrator.store.domain_repositories import AuditRepository
 
 CLOSE_FORBIDDEN = 4403
@@ -271,12 +275,25 @@ async def _watch_fire(app: FastAPI, master: FleetMaster, safety: FleetSafety) ->
             building, lift, _ = where
             fire = state.current_mode is LiftMode.FIRE
             inside = robots_in(app.state.site, master.views(), building)
+            before = safety.standing()
             sends = safety.on_lift_state(building, lift, fire, inside)
+            if safety.standing() != before:
+                await _keep_standing(app, safety)
             if sends:
                 _log.warning("control: fire alarm of %s %s", building, "on" if fire else "off")
             _fire_and_forget(master, sends)
     finally:
         master.mqtt.unsubscribe(sub)
+
+
+async def _keep_standing(app: FastAPI, safety: FleetSafety) -> None:
+    """Write the standing stops to the store (logged, never raised: the stop goes out regardless)."""
+    services: Services = app.state.services
+    try:
+        now = services.clock.now()
+        await asyncio.to_thread(save_standing_stops, services.sessions, safety.standing(), now)
+    except StoreError as exc:
+        _log.error("control: the standing stops were not saved (they are still sent): %s", exc)
 
 
 def _lifespan() -> Callable[[FastAPI], contextlib.AbstractAsyncContextManager[None]]:
@@ -288,6 +305,10 @@ def _lifespan() -> Callable[[FastAPI], contextlib.AbstractAsyncContextManager[No
             policies={b: FirePolicy(p) for b, p in conf.fire_policies.items()},
             default_policy=FirePolicy(conf.fire_policy),
         )
+        services: Services = app.state.services
+        safety.restore(await asyncio.to_thread(load_standing_stops, services.sessions))
+        if safety.standing():
+            _log.warning("control: standing stops kept from the last run: %s", ", ".join(safety.standing()))
         state = ControlState(safety, conf.action_timeout_s, conf.teleop_max_hz)
         app.state.control = state
         master: FleetMaster | None = getattr(app.state, "fleet", None)
@@ -397,6 +418,7 @@ def _fleet_routes(router: APIRouter) -> None:
         state = control_state(request.app)
         await asyncio.to_thread(_audit, services_of(request), who, "fleet.stop_all", "fleet", "*", _why(body))
         sends = state.safety.stop_all(_online(master), _acting(who))
+        await _keep_standing(request.app, state.safety)
         outcomes = await _send_all(master, sends, state.action_timeout_s)
         return FleetOutcome(stop_all=True, robots=outcomes)
 
@@ -409,6 +431,7 @@ def _fleet_routes(router: APIRouter) -> None:
             _audit, services_of(request), who, "fleet.release_all", "fleet", "*", _why(body)
         )
         sends = state.safety.release_all(_online(master), _acting(who))
+        await _keep_standing(request.app, state.safety)
         outcomes = await _send_all(master, sends, state.action_timeout_s)
         return FleetOutcome(stop_all=False, robots=outcomes)
 
@@ -427,6 +450,7 @@ def _fleet_routes(router: APIRouter) -> None:
         await asyncio.to_thread(
             _audit, services_of(request), who, "building.release", "building", building, _why(body)
         )
+        await _keep_standing(request.app, state.safety)
         outcomes = await _send_all(master, sends, state.action_timeout_s)
         return FleetOutcome(stop_all=state.safety.stop_all_active, robots=outcomes)
 
@@ -511,10 +535,10 @@ def _teleop_route(router: APIRouter) -> None:
     @router.websocket("/robots/{serial}/teleop")
     async def teleop(websocket: WebSocket, serial: str, token: str | None = None) -> None:
         """Drive a robot remotely (see the module docstring)."""
-        if not _same_origin(websocket):
+        if not same_origin(websocket):
             await websocket.close(code=CLOSE_POLICY, reason="cross-origin teleop refused")
             return
-        who = await _stream_operator(websocket, token)
+        who = await stream_operator(websocket, token)
         if who is None:
             await websocket.close(code=CLOSE_UNAUTHORIZED, reason="log in first")
             return

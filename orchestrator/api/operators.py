@@ -602,6 +602,9 @@ class FleetRobot(_Model):
     position: PositionView | None = None
     factsheet: str | None = None
     states_received: int = 0
+    e_stop: str | None = None
+    """``safetyState.eStop`` while it is not NONE: AUTOACK, MANUAL (acknowledged at the robot), REMOTE."""
+    field_violation: bool | None = None
 
 
 class FleetSnapshot(_Model):
@@ -1401,7 +1404,7 @@ def _retry(services: Services, who: Operator, entry_id: int) -> OutboxEntry:
 # --- The stream -----------------------------------------------------------------------------------------
 
 
-def _same_origin(websocket: WebSocket) -> bool:
+def same_origin(websocket: WebSocket) -> bool:
     """A browser's WebSocket must come from a page of this host (cross-site WebSocket hijacking)."""
     origin = websocket.headers.get("origin")
     if origin is None:
@@ -1409,7 +1412,9 @@ def _same_origin(websocket: WebSocket) -> bool:
     return urlsplit(origin).netloc.lower() == (websocket.headers.get("host") or "").lower()
 
 
-async def _stream_operator(websocket: WebSocket, token: str | None) -> Operator | None:
+async def stream_operator(websocket: WebSocket, token: str | None) -> Operator | None:
+    """The operator a WebSocket speaks for: ``?token=`` (bearer) or the session cookie; None if neither
+    names a live session (the caller closes the socket)."""
     services: Services = websocket.app.state.services
     presented: str | None
     via: Literal["bearer", "cookie"]
@@ -1460,10 +1465,10 @@ async def _pump(websocket: WebSocket, sub: Subscription, until: datetime, clock:
 
 
 async def _serve_stream(websocket: WebSocket, token: str | None) -> None:
-    if not _same_origin(websocket):
+    if not same_origin(websocket):
         await websocket.close(code=CLOSE_POLICY, reason="cross-origin stream refused")
         return
-    operator = await _stream_operator(websocket, token)
+    operator = await stream_operator(websocket, token)
     if operator is None:
         await websocket.close(code=CLOSE_UNAUTHORIZED, reason="log in first")
         return

@@ -17,7 +17,7 @@ from typing import TypeVar
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
 
-from interfaces.vda5050 import ActionStatus, ErrorLevel, OperatingMode, PayloadError
+from interfaces.vda5050 import ActionStatus, ErrorLevel, EStop, OperatingMode, PayloadError
 from interfaces.vda5050.base import check_version
 from interfaces.vda5050.codec import describe
 
@@ -101,6 +101,13 @@ class BatteryDigest(_Digest):
     charging: bool
 
 
+class SafetyDigest(_Digest):
+    """``safetyState``: the robot's e-stop (NONE, or how it is acknowledged) and field violation."""
+
+    e_stop: EStop
+    field_violation: bool
+
+
 class StateDigest(_Digest):
     """The parts of a VDA 5050 ``state`` the fleet master reads (§6.10)."""
 
@@ -121,6 +128,7 @@ class StateDigest(_Digest):
     paused: bool | None = None
     new_base_request: bool | None = None
     agv_position: PositionDigest | None = None
+    safety_state: SafetyDigest | None = None  # required by the protocol; optional here (old robots)
 
     @field_validator("version")
     @classmethod

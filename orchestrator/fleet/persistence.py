@@ -7,6 +7,10 @@ not written for ``interval_s`` (robots staggered over the interval); the fleet m
 times per interval, so a robot costs at most one row write per interval however often it reports (no
 per-message database write) and the writes are spread evenly.
 
+The standing stops of ``orchestrator.fleet.safety`` (the console's "stop all", building stops) are
+kept in ``standing_stops`` by ``save_standing_stops`` and read back at start-up by
+``load_standing_stops``.
+
 Database work runs in a worker thread (``asyncio.to_thread``): the event loop never waits on it.
 """
 
@@ -15,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -23,12 +27,15 @@ from typing import Any, cast
 from sqlalchemy import Engine, Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
 
 from interfaces.clock import Clock
 from orchestrator.fleet.config import RobotConfig
 from orchestrator.fleet.digest import PositionDigest, StateDigest
 from orchestrator.fleet.picture import Link, RobotStatus
+from orchestrator.fleet.safety import Acting
 from orchestrator.store import NotFoundError, RobotRepository, StoreError, session_factory
+from orchestrator.store.console_tables import StandingStopRow
 from orchestrator.store.tables import RobotSnapshotRow
 
 
@@ -210,3 +217,29 @@ class SnapshotPersister:
     async def flush_all(self, robots: Iterable[RobotStatus]) -> int:
         """Write every changed robot now, whatever the interval (at shutdown)."""
         return await self.flush_due(robots, everything=True)
+
+
+# --- standing stops (issue 9) ----------------------------------------------------------------------------
+
+
+def load_standing_stops(sessions: sessionmaker[Session]) -> dict[str, Acting]:
+    """The standing stops kept in the store (``FleetSafety.standing()`` of the last run), by scope."""
+    with sessions() as session:
+        rows = session.scalars(select(StandingStopRow)).all()
+        return {row.scope: Acting(row.operator, row.role) for row in rows}
+
+
+def save_standing_stops(sessions: sessionmaker[Session], standing: Mapping[str, Acting], now: float) -> None:
+    """Make the store hold exactly ``standing`` (one transaction; a stop kept keeps its ``since``)."""
+    try:
+        with sessions.begin() as session:
+            kept = {row.scope: row for row in session.scalars(select(StandingStopRow)).all()}
+            for scope, row in kept.items():
+                if scope not in standing:
+                    session.delete(row)
+            for scope, by in standing.items():
+                if scope not in kept:
+                    since = datetime.fromtimestamp(now, UTC)
+                    session.add(StandingStopRow(scope=scope, operator=by.operator, role=by.role, since=since))
+    except SQLAlchemyError as exc:
+        raise StoreError(f"cannot write the standing stops: {exc}") from exc

@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from interfaces.vda5050 import ConnectionState, Factsheet
+from interfaces.vda5050 import ConnectionState, EStop, Factsheet
 from orchestrator.fleet.config import RobotConfig
 from orchestrator.fleet.digest import PositionDigest, StateDigest
 
@@ -93,6 +93,8 @@ class RobotView:
     position: Position | None
     factsheet: str | None  # the factsheet's seriesName, once one was received
     states_received: int
+    e_stop: str | None = None  # safetyState.eStop when it is not NONE (AUTOACK, MANUAL, REMOTE)
+    field_violation: bool | None = None
 
     def to_json(self) -> dict[str, Any]:
         """A JSON object (times as ISO 8601 UTC, ``age_s`` rounded to milliseconds)."""
@@ -121,6 +123,8 @@ class RobotView:
             "position": None,
             "factsheet": self.factsheet,
             "states_received": self.states_received,
+            "e_stop": self.e_stop,
+            "field_violation": self.field_violation,
         }
         if self.position is not None:
             p = self.position
@@ -213,7 +217,15 @@ class RobotStatus:
             position=None if p is None else Position(p.x, p.y, p.theta, p.map_id, p.position_initialized),
             factsheet=self.factsheet.type_specification.series_name if self.factsheet is not None else None,
             states_received=self.states_received,
+            e_stop=_e_stop(s),
+            field_violation=s.safety_state.field_violation if s is not None and s.safety_state else None,
         )
+
+
+def _e_stop(state: StateDigest | None) -> str | None:
+    if state is None or state.safety_state is None or state.safety_state.e_stop is EStop.NONE:
+        return None
+    return state.safety_state.e_stop.value
 
 
 @dataclass(slots=True)

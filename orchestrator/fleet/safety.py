@@ -22,7 +22,13 @@ report being there, because ``on_robot_online`` / the next call of ``fire`` cove
 re-runs ``fire`` on each lift state while FIRE lasts).
 
 ``robot_available(view)``: whether the dispatcher may give a robot orders (online, operating mode
-AUTOMATIC, and no stop of ours active on it).
+AUTOMATIC, no e-stop reported by the robot, and no stop of ours active on it).
+
+**Restarts.** The standing stops (``standing()``: the fleet stop and the building stops, each with who
+gave it) are written to the store before their actions are sent and deleted on release
+(``orchestrator.fleet.persistence.save_standing_stops``); a restarted orchestrator ``restore``s them,
+so robots that reconnect get them again and stay unavailable. Fire alarms are not stored: lift states
+are retained on the broker, so the alarm comes back with the first lift state after the restart.
 """
 
 from __future__ import annotations
@@ -61,6 +67,10 @@ SYSTEM_ACTING = Acting("system", "system")
 """The orchestrator's own rules (the fire alarm): may stop, never release."""
 
 
+FLEET_SCOPE = "fleet"
+BUILDING_SCOPE = "building:"
+"""Scopes of ``FleetSafety.standing()``: the fleet stop, and a building's stop (``building:<id>``)."""
+
 Send = tuple[str, ActionParams]
 """One instant action to send: (robot serial, parameters)."""
 
@@ -80,6 +90,21 @@ class FleetSafety:
     def stop_all_active(self) -> bool:
         """Whether the console's "stop all" is in force."""
         return self.stop_all_by is not None
+
+    def standing(self) -> dict[str, Acting]:
+        """The stops in force until an operator releases them, by scope (``FLEET_SCOPE`` or
+        ``building:<id>``), with who gave them: what must survive a restart."""
+        stops = {f"{BUILDING_SCOPE}{b}": SYSTEM_ACTING for b in sorted(self.building_stops)}
+        if self.stop_all_by is not None:
+            stops[FLEET_SCOPE] = self.stop_all_by
+        return stops
+
+    def restore(self, standing: Mapping[str, Acting]) -> None:
+        """Take back the standing stops of ``standing()`` (read from the store at start-up)."""
+        self.stop_all_by = standing.get(FLEET_SCOPE)
+        self.building_stops = {
+            scope.removeprefix(BUILDING_SCOPE) for scope in standing if scope.startswith(BUILDING_SCOPE)
+        }
 
     def policy(self, building: str) -> FirePolicy:
         """The fire policy of ``building``."""
@@ -174,9 +199,10 @@ def robots_in(site: Site, views: Iterable[RobotView], building: str) -> list[str
 
 
 def robot_available(view: RobotView, safety: FleetSafety | None = None, site: Site | None = None) -> bool:
-    """Whether the dispatcher may give ``view``'s robot orders: online, AUTOMATIC, no active stop of the
-    fleet or of its building. (The robot's own ``safetyState.eStop`` is not in ``RobotView`` yet.)"""
-    if not view.online or view.operating_mode not in (None, "AUTOMATIC"):
+    """Whether the dispatcher may give ``view``'s robot orders: online, AUTOMATIC, not reporting an
+    e-stop (``safetyState.eStop`` other than NONE: the button, the bumper, a remote stop), no active
+    stop of the fleet or of its building."""
+    if not view.online or view.operating_mode not in (None, "AUTOMATIC") or view.e_stop:
         return False
     if safety is None:
         return True

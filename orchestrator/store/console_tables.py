@@ -1,4 +1,4 @@
-"""Tables of the operators' console: login sessions and alarm acknowledgements (issue 6).
+"""Tables of the operators' console: login sessions, alarm acknowledgements (issue 6), standing stops (9).
 
 A console session is stored only as the SHA-256 of its bearer token (``token_hash``,
 ``orchestrator.security.tokens.token_hash``): a copy of the table does not let anyone log in. A session
@@ -42,3 +42,17 @@ class AlarmAckRow(Base):
     actor: Mapped[str] = mapped_column(String(64))
     note: Mapped[str] = mapped_column(Text())
     acked_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class StandingStopRow(Base):
+    """A stop the orchestrator keeps in force until an operator releases it (issue 9): the console's
+    "stop all" (``scope`` ``fleet``) or a building stop after a fire alarm (``building:<id>``).
+    Written before the stop is sent and deleted when it is released, so a restarted orchestrator keeps
+    it (``orchestrator.fleet.safety.FleetSafety.restore``)."""
+
+    __tablename__ = "standing_stops"
+
+    scope: Mapped[str] = mapped_column(String(ALARM_ID), primary_key=True)
+    operator: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(16))
+    since: Mapped[datetime] = mapped_column(UtcDateTime())

@@ -25,13 +25,14 @@ from websockets.exceptions import InvalidStatus
 from interfaces.clock import VirtualClock
 from interfaces.lift import LiftMode, LiftState, lift_topic
 from interfaces.mqtt import MqttClient, MqttConfig
-from interfaces.vda5050 import ActionState, ActionStatus, AgvPosition, InstantActions
+from interfaces.vda5050 import ActionState, ActionStatus, AgvPosition, EStop, InstantActions
 from maps.io import save_site
 from maps.model import Site
 from orchestrator.api.control import control_state
 from orchestrator.api.operators import CSRF_HEADER
 from orchestrator.fleet.master import FleetMaster
-from orchestrator.settings import CampusSettings, FleetSettings, MqttSettings
+from orchestrator.fleet.safety import robot_available
+from orchestrator.settings import CampusSettings, FleetSettings, MqttSettings, Settings
 from orchestrator.store.domain_repositories import AuditRepository
 from sim.mosquitto import MosquittoBroker
 
@@ -108,22 +109,27 @@ class Rig:
             return [(e.actor, e.role, e.action, e.entity_id, e.reason) for e in entries]
 
 
+def _settings(tmp_path: Path, site: Site, broker: MosquittoBroker) -> Settings:
+    """Console settings with the fleet master on ``broker`` and the sample fleet, SQLite in ``tmp_path``."""
+    campus, _ = save_site(site, tmp_path / "small.yaml")
+    fleet_file = tmp_path / "fleet.yaml"
+    fleet_file.write_text(yaml.safe_dump(SAMPLE_FLEET), encoding="utf-8")
+    return console_settings(f"sqlite:///{tmp_path / 'robopost.db'}", tmp_path).model_copy(
+        update={
+            "campus": CampusSettings(map=campus),
+            "mqtt": MqttSettings(port=broker.port, embedded=False),
+            "fleet": FleetSettings(enabled=True, config=fleet_file),
+        }
+    )
+
+
 @pytest.fixture
 async def rig(
     tmp_path: Path, small_site: Site, mqtt_broker: MosquittoBroker, shared_data: Path
 ) -> AsyncIterator[Rig]:
     """The app with the fleet master on a real Mosquitto; robot r1 online and answering."""
     clock = VirtualClock(start=T0)
-    campus, _ = save_site(small_site, tmp_path / "small.yaml")
-    fleet_file = tmp_path / "fleet.yaml"
-    fleet_file.write_text(yaml.safe_dump(SAMPLE_FLEET), encoding="utf-8")
-    settings = console_settings(f"sqlite:///{tmp_path / 'robopost.db'}", tmp_path).model_copy(
-        update={
-            "campus": CampusSettings(map=campus),
-            "mqtt": MqttSettings(port=mqtt_broker.port, embedded=False),
-            "fleet": FleetSettings(enabled=True, config=fleet_file),
-        }
-    )
+    settings = _settings(tmp_path, small_site, mqtt_broker)
     app = start_app(settings, clock)
     robot = FakeRobot(mqtt_broker, "r1", clock, OfficialSchemas(shared_data))
     responder = Responder(robot)
@@ -256,6 +262,71 @@ async def test_stop_all_stays_active_and_is_sent_again_on_reconnection(rig: Rig)
     assert released.status_code == 200 and released.json()["stop_all"] is False
     assert (await rig.responder.next("safetyRelease"))["params"]["kind"] == "fleet"
     assert (await rig.client.get("/v1/console/safety", headers=headers)).json()["stop_all"] is False
+
+
+async def test_stop_all_survives_an_orchestrator_restart(
+    tmp_path: Path, small_site: Site, mqtt_broker: MosquittoBroker, shared_data: Path
+) -> None:
+    """Stop all is written to the store: the next orchestrator on the same database shows it active,
+    sends it again to the robot when it reconnects, and the release clears it for good."""
+    clock = VirtualClock(start=T0)
+    settings = _settings(tmp_path, small_site, mqtt_broker)
+    robot = FakeRobot(mqtt_broker, "r1", clock, OfficialSchemas(shared_data))
+    responder = Responder(robot)
+    task = asyncio.create_task(responder.run())
+
+    async def login(client: httpx.AsyncClient) -> dict[str, str]:
+        assert (await client.get("/healthz")).status_code == 200  # the lifespan is up
+        answer = await client.post("/v1/console/login", json={"username": "operator", "password": PASSWORD})
+        assert answer.status_code == 200, answer.text
+        return {"Authorization": f"Bearer {answer.json()['token']}"}
+
+    try:
+        first = start_app(settings, clock)
+        async with serving(first) as host, httpx.AsyncClient(base_url=f"http://{host}") as client:
+            assert (await client.get("/healthz")).status_code == 200
+            await asyncio.to_thread(add_users_to, first, ["operator"])
+            waiter = StateWaiter(first.state.fleet)
+            await robot.start()
+            await robot.publish_state()
+            await waiter.wait("r1", 1)
+            stopped = await client.post("/v1/console/fleet:stop-all", headers=await login(client))
+            assert stopped.status_code == 200, stopped.text
+            assert (await responder.next("safetyStop"))["params"]["kind"] == "fleet"
+        second = start_app(settings, clock)
+        async with serving(second) as host, httpx.AsyncClient(base_url=f"http://{host}") as client:
+            headers = await login(client)
+            view = (await client.get("/v1/console/safety", headers=headers)).json()
+            assert view["stop_all"] is True and view["stop_all_by"] == "operator"
+            await robot.stop()
+            await robot.start()
+            again = await responder.next("safetyStop")
+            assert again["params"] == {"kind": "fleet", "operator": "operator", "role": "operator"}
+            released = await client.post("/v1/console/fleet:release-all", headers=headers)
+            assert released.status_code == 200, released.text
+        third = start_app(settings, clock)
+        async with serving(third) as host, httpx.AsyncClient(base_url=f"http://{host}") as client:
+            view = (await client.get("/v1/console/safety", headers=await login(client))).json()
+            assert view["stop_all"] is False
+    finally:
+        task.cancel()
+        await robot.close()
+
+
+async def test_a_robots_e_stop_is_in_the_fleet_picture_and_makes_it_unavailable(rig: Rig) -> None:
+    """The robot's ``safetyState.eStop`` reaches the fleet picture (and its JSON); such a robot is not
+    available for orders until it reports NONE again."""
+    waiter = StateWaiter(rig.master)
+    rig.robot.e_stop = EStop.MANUAL
+    await rig.robot.publish_state()
+    await waiter.wait("r1", 1)
+    view = rig.master.view("r1")
+    assert view.e_stop == "MANUAL" and view.to_json()["e_stop"] == "MANUAL"
+    assert not robot_available(view)
+    rig.robot.e_stop = EStop.NONE
+    await rig.robot.publish_state()
+    await waiter.wait("r1", 2)
+    assert rig.master.view("r1").e_stop is None and robot_available(rig.master.view("r1"))
 
 
 async def _lift_state(rig: Rig, mode: LiftMode) -> None:

@@ -148,3 +148,33 @@ def test_available_needs_online_automatic_and_no_standing_stop() -> None:
     assert robot_available(_view("o", "outdoor"), safety, site)
     safety.stop_all(["o"], ALICE)
     assert not robot_available(_view("o", "outdoor"), safety, site)
+
+
+def test_a_robot_reporting_an_e_stop_is_not_available() -> None:
+    """``safetyState.eStop`` other than NONE (the button, the bumper, a remote stop) keeps orders away."""
+    view = _view("a", "outdoor")
+    assert robot_available(view)
+    assert not robot_available(dataclasses.replace(view, e_stop="MANUAL"))
+    assert not robot_available(dataclasses.replace(view, e_stop="REMOTE"))
+
+
+def test_standing_stops_survive_a_restore_but_alarms_do_not() -> None:
+    """``standing()`` holds the fleet stop (with who gave it) and the building stops; a new
+    ``FleetSafety`` restored from it re-sends them to reconnecting robots. Fire alarms are left out:
+    they come back with the retained lift states."""
+    safety = FleetSafety()
+    safety.stop_all(["r1"], ALICE)
+    safety.fire("H", True, ["r1"])
+    standing = safety.standing()
+    assert standing == {"fleet": ALICE, "building:H": Acting("system", "system")}
+    restored = FleetSafety()
+    restored.restore(standing)
+    assert restored.stop_all_by == ALICE and restored.building_stops == {"H"}
+    assert restored.alarms == set()
+    assert _kinds(restored.on_robot_online("r1", "H")) == [
+        ("r1", "safetyStop", "fleet"),
+        ("r1", "safetyStop", "building"),
+    ]
+    restored.release_all(["r1"], ACTING_BOB)
+    restored.release_building("H", ["r1"], ACTING_BOB)
+    assert restored.standing() == {}

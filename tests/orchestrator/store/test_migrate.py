@@ -35,7 +35,7 @@ def test_fresh_database_has_no_revision(engine: Engine) -> None:
 def test_upgrade_creates_the_tables(engine: Engine) -> None:
     """upgrade() creates sites, robots and robot snapshots and leaves the database at the head."""
     upgrade(engine)
-    assert current_revision(engine) == head_revision() == "0005"
+    assert current_revision(engine) == head_revision() == "0006"
     assert _tables(engine) == ALL_TABLES
     columns = {c["name"] for c in inspect(engine).get_columns("robots")}
     assert columns == {
