@@ -70,8 +70,10 @@ from pydantic import ValidationError
 from interfaces.vda5050 import ActionParams, ActionType, ErrorLevel, OpenCompartment, WaitForPickup
 from robots.agent.driver import ActionOutcome, Condition, DriverResult, Pose, Readout, RobotDriver
 from robots.agent.readout_feed import ReadoutFeed, ReadoutStream
+from robots.agent.safety import DiagnosticsDriver, VelocityDriver
 from robots.cart.locker.model import OpenResult
 from robots.cart.service import AlarmKind, CartAlarm, CartService
+from robots.safety import DiagnosticArray
 
 ALARM_ERRORS: Mapping[AlarmKind, tuple[str, ErrorLevel]] = MappingProxyType(
     {
@@ -110,6 +112,7 @@ class CartDriver:
         self._feed = ReadoutFeed()
         self._conditions = alarm_conditions(cart.alarms())
         self._tasks: list[asyncio.Task[None]] = []
+        self._warned_velocity = False
 
     # --- RobotDriver ---------------------------------------------------------------------------------
 
@@ -158,6 +161,28 @@ class CartDriver:
     def readouts(self) -> ReadoutStream:
         """Every readout from now on: each of the base's, and one more whenever the cart's alarms change."""
         return self._feed.subscribe()
+
+    # --- what the safety layer drives (robots.agent.safety): passed to the base -----------------------
+
+    def send_velocity(self, vx: float, omega: float) -> None:
+        """A velocity for the base (teleop, and the zero velocity of a stop); ignored, with a warning
+        the first time, by a base without velocity control."""
+        if isinstance(self.base, VelocityDriver):
+            self.base.send_velocity(vx, omega)
+        elif not self._warned_velocity:
+            self._warned_velocity = True
+            self._log.warning("the cart's base takes no velocity commands: teleop cannot drive it")
+
+    def publish_diagnostics(self, array: DiagnosticArray) -> None:
+        """The safety supervisor's diagnostics, published by the base if it can."""
+        if isinstance(self.base, DiagnosticsDriver):
+            self.base.publish_diagnostics(array)
+
+    @property
+    def top_speed(self) -> float | None:
+        """The base's top speed (m/s), if it says."""
+        top = getattr(self.base, "top_speed", None)
+        return float(top) if isinstance(top, int | float) else None
 
     # --- actions -------------------------------------------------------------------------------------
 

@@ -40,6 +40,7 @@ from interfaces.vda5050 import (
 from robots.agent.agent import Agent, make_mqtt_client
 from robots.agent.config import parse_config
 from robots.agent.driver import Condition, DriverResult, Pose
+from robots.agent.safety import VelocityDriver
 from robots.agent.sim_driver import SimDriver, SimDriverConfig
 from robots.agent.vehicle import ACTION_FAILED, Vehicle, VehicleSettings
 from robots.cart.agent import ALARM_ERRORS, CartDriver, alarm_conditions
@@ -377,6 +378,23 @@ async def test_other_actions_go_to_the_base(rig: Rig) -> None:
         ("pick", {"loadId": "x"}),
         ("makeCoffee", {}),
     ]
+
+
+async def test_velocity_commands_and_top_speed_reach_the_base(rig: Rig) -> None:
+    """The safety layer drives a cart like any robot: ``send_velocity`` moves the base (teleop, the zero
+    of a stop), the cart is a ``VelocityDriver``, and its top speed is the base's."""
+    base = rig.driver.base
+    assert isinstance(base, SimDriver)
+    assert isinstance(rig.driver, VelocityDriver)
+    assert rig.driver.top_speed == base.top_speed
+    rig.driver.send_velocity(0.5, 0.0)
+    await rig.clock.run_for(2.0)
+    rig.driver.send_velocity(0.0, 0.0)
+    moved = rig.driver.readout().pose
+    assert moved is not None and moved.x == pytest.approx(1.0, abs=0.05)
+    await rig.clock.run_for(1.0)
+    still = rig.driver.readout().pose
+    assert still is not None and still.x == pytest.approx(moved.x)
 
 
 def _phase(cart: CartService, compartment: int) -> Phase | None:
