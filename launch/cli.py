@@ -272,6 +272,7 @@ def robot_agent(
     from interfaces.mqtt import MqttConnectError
     from robots.agent.agent import serve as serve_agent
     from robots.agent.config import AgentConfigError, load_config
+    from sim.safety_feed import attach_sim_sensors
 
     try:
         robot = load_config(config)
@@ -282,7 +283,7 @@ def robot_agent(
         _fail(f"--log-level: {log_level!r} is not DEBUG, INFO, WARNING or ERROR", EXIT_BAD_INPUT)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        asyncio.run(serve_agent(robot))
+        asyncio.run(serve_agent(robot, setup=attach_sim_sensors))
     except MqttConnectError as exc:
         _fail(str(exc), 1)
 
@@ -299,6 +300,7 @@ def cart_run(
     import logging
 
     from robots.cart.config import CartConfigError, load_config, run
+    from sim.safety_feed import attach_sim_sensors
 
     try:
         cart = load_config(config)
@@ -306,7 +308,7 @@ def cart_run(
         _fail(str(exc), EXIT_BAD_INPUT)
     logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        run(cart)
+        run(cart, setup=attach_sim_sensors)
     except CartConfigError as exc:  # the agent's robot file
         _fail(str(exc), EXIT_BAD_INPUT)
 

@@ -28,6 +28,12 @@ bumper          20 Hz      contact while a ``BumperHit`` window is open or an ac
 
 Same ``seed``, same readings: one ``random.Random`` draws every noise value in a fixed order.
 
+**Incremental use** (``sim.safety_feed`` runs the sensors against a live robot): ``add_actor`` and
+``add_fault`` extend the world and the fault list after construction, ``end_faults`` closes the open
+windows of faults (``EStopPress`` released, a stuck layer healed) at a time, and ``next_due`` says
+when the next layer's reading is due, so a runner can sleep until then instead of polling every tick.
+Times are the sensors' own (seconds since the runner's start), as for ``poll``.
+
 ``run`` drives a ``SafetySupervisor`` on a ``VirtualClock``: each control period it polls the sensors,
 feeds the readings, calls the ``Scheduled`` operator actions that fall due (remote stops,
 acknowledgements, releases), steps the supervisor with the robot's cruise speed as commanded and its
@@ -204,6 +210,35 @@ class SimSafetySensors:
         self._rng = random.Random(seed)
         self._due: dict[Source, float] = dict.fromkeys(LAYERS, 0.0)
         self._last: dict[Source, Reading] = {}
+
+    def add_actor(self, actor: Actor) -> None:
+        """Put ``actor`` in the world (its ``appear``/``vanish`` on the sensors' time line)."""
+        self.actors = (*self.actors, actor)
+
+    def add_fault(self, fault: Fault) -> None:
+        """Add ``fault`` (its window on the sensors' time line)."""
+        self.faults = (*self.faults, fault)
+
+    def end_faults(self, t: float, match: Callable[[Fault], bool]) -> int:
+        """End at ``t`` every fault ``match`` selects whose window is still open then; how many.
+
+        A fault whose window has not started by ``t`` is dropped (it would never happen now).
+        """
+        kept: list[Fault] = []
+        ended = 0
+        for fault in self.faults:
+            if not match(fault) or fault.end <= t:
+                kept.append(fault)
+                continue
+            ended += 1
+            if fault.start < t:
+                kept.append(replace(fault, end=t))
+        self.faults = tuple(kept)
+        return ended
+
+    def next_due(self) -> float:
+        """When (sensors' time) the next reading of any layer is due."""
+        return min(self._due.values())
 
     def poll(self, t: float, pose: tuple[float, float, float]) -> list[Reading]:
         """The readings due by time ``t`` with the robot at ``pose`` (x, y, heading), in layer order."""

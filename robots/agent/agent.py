@@ -15,6 +15,9 @@ elsewhere. The agent's safety layer (``agent.safety``, ``robots.agent.safety.Age
 control loop while the agent runs and takes the ``teleop`` messages. ``make_mqtt_client`` sets the
 last will (``connection`` CONNECTIONBROKEN); an ``MqttClient`` made otherwise works too but has no will.
 ``serve(config)`` runs one agent until SIGINT/SIGTERM (``robopost agent --config ROBOT.yaml``).
+*Companions* (``Agent.add_companion``) run beside the agent for its lifetime: ``sim.safety_feed``'s
+simulated safety sensors (``safety.simulated: true``) are one, added by whoever composes the agent
+with ``sim`` (``launch``; ``serve(config, setup=attach_sim_sensors)``).
 """
 
 from __future__ import annotations
@@ -23,8 +26,8 @@ import asyncio
 import logging
 import signal
 from collections.abc import Callable
-from dataclasses import replace
 from types import TracebackType
+from typing import Protocol
 
 from interfaces.clock import Clock, RealClock
 from interfaces.mqtt import Message, MqttClient, MqttConfig
@@ -33,9 +36,19 @@ from robots.agent.config import AgentConfig, SimDriverSection
 from robots.agent.driver import Pose, RobotDriver
 from robots.agent.factsheet import build_factsheet
 from robots.agent.link import LinkSettings, VehicleLink, connection_will
-from robots.agent.safety import AgentSafety, SafetySettings
+from robots.agent.safety import AgentSafety, SafetySettings, SpeedZone
 from robots.agent.vehicle import Vehicle, VehicleSettings
-from robots.safety import SafetyConfig
+from robots.safety import Role
+
+
+class Companion(Protocol):
+    """Something that runs beside an agent and lives as long as it (e.g. ``sim.safety_feed``'s
+    simulated sensors): started after the agent's safety layer, stopped before it."""
+
+    def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
 
 SIM_ACTION_DURATIONS = {"waitForPickup": 1.0, "handoff": 2.0, "enterLift": 3.0, "exitLift": 3.0}
 """Seconds the simulated robot takes for our custom actions (beside the SimDriver's own defaults)."""
@@ -54,18 +67,32 @@ def vehicle_settings(config: AgentConfig) -> VehicleSettings:
 
 
 def safety_settings(config: AgentConfig, driver: RobotDriver) -> SafetySettings:
-    """The safety layer's settings: the defaults, with the supervisor's ``max_speed`` raised to the
-    robot's top speed when that is higher — the driver's ``top_speed`` if it has one, else the
-    configured simulated speed or ROS ``nominal_speed`` (a fast simulated robot would otherwise be
-    stopped for overspeed on every drive)."""
-    supervisor = SafetyConfig()
+    """The safety layer's settings from the ``safety`` section (``robots.agent.config``).
+
+    The supervisor's ``max_speed`` is the configured one, else the default raised to 1.1 × the robot's
+    top speed when that is higher — the driver's ``top_speed`` if it has one, else the configured
+    simulated speed or ROS ``nominal_speed`` (a fast robot would otherwise be stopped for overspeed on
+    every drive: goals cannot be capped). ``simulated`` makes all five layers external (fed by
+    ``sim.safety_feed``).
+    """
+    section = config.safety
     top = getattr(driver, "top_speed", None)
     if not isinstance(top, int | float):
-        section = config.driver
-        top = section.speed if isinstance(section, SimDriverSection) else section.nominal_speed
-    if top > supervisor.max_speed:
-        supervisor = replace(supervisor, max_speed=float(top) * 1.1)
-    return SafetySettings(supervisor=supervisor)
+        drv = config.driver
+        top = drv.speed if isinstance(drv, SimDriverSection) else drv.nominal_speed
+    zones = tuple(SpeedZone(z.x_min, z.y_min, z.x_max, z.y_max, z.cap, z.name) for z in section.teleop.zones)
+    return SafetySettings(
+        period=section.period,
+        diagnostics_period=section.diagnostics_period,
+        readout_layers=section.readout_layers,
+        external_layers=section.external_layers,
+        lidar_sectors=section.lidar_sectors,
+        supervisor=section.supervisor_config(section.effective_max_speed(float(top))),
+        modes=section.modes.build(),
+        teleop=section.teleop.build(),
+        zones=zones,
+        on_site_role=Role(section.on_site_role),
+    )
 
 
 def link_settings(config: AgentConfig) -> LinkSettings:
@@ -121,6 +148,7 @@ def make_driver(config: AgentConfig, clock: Clock) -> RobotDriver:
         position_tolerance=section.position_tolerance,
         nominal_speed=section.nominal_speed,
         stall_timeout=section.stall_timeout,
+        acknowledge_service=section.acknowledge_service,
     )
     return RosDriver(ros, clock=clock)
 
@@ -159,9 +187,17 @@ class Agent:
             on_teleop=on_teleop or self.safety.on_teleop,
             logger=self.log,
         )
+        self.companions: list[Companion] = []
         self._started = False
         self._stopping = False
         self._stopped = asyncio.Event()
+
+    def add_companion(self, companion: Companion) -> None:
+        """Run ``companion`` beside the agent: started with it (at once if already started), stopped
+        before the safety layer stops."""
+        self.companions.append(companion)
+        if self._started and not self._stopping:
+            companion.start()
 
     async def start(self, connect_timeout: float = 10.0) -> None:
         """Start the driver, subscribe, connect (ONLINE, factsheet, full state follow)."""
@@ -170,6 +206,8 @@ class Agent:
         self._started = True
         await self.vehicle.start()
         self.safety.start()
+        for companion in self.companions:
+            companion.start()
         self.link.start()
         if self.mqtt.connected.is_set():
             await self.link.resync()
@@ -186,6 +224,8 @@ class Agent:
         try:
             await self.link.stop(offline=True)
             await self.mqtt.disconnect()
+            for companion in reversed(self.companions):
+                await companion.stop()
             await self.safety.stop()
             await self.vehicle.stop()
         finally:
@@ -212,10 +252,18 @@ class Agent:
         await self.stop()
 
 
-async def serve(config: AgentConfig, clock: Clock | None = None) -> None:
-    """Run one agent with its configured driver until SIGINT or SIGTERM, then stop cleanly."""
+async def serve(
+    config: AgentConfig, clock: Clock | None = None, *, setup: Callable[[Agent], object] | None = None
+) -> None:
+    """Run one agent with its configured driver until SIGINT or SIGTERM, then stop cleanly.
+
+    ``setup(agent)`` is called before the agent starts, e.g. to add companions (``launch`` passes
+    ``sim.safety_feed.attach_sim_sensors``, which ``robots`` may not import).
+    """
     clock = clock or RealClock()
     agent = Agent(config, make_driver(config, clock), make_mqtt_client(config, clock), clock)
+    if setup is not None:
+        setup(agent)
     loop = asyncio.get_running_loop()
     stopping: set[asyncio.Task[None]] = set()
 

@@ -15,7 +15,16 @@ topic                 message                                  use
 ``diagnostics`` (in)   ``diagnostic_msgs/DiagnosticArray``      safety layers and faults
 ``safety/diagnostics``  ``diagnostic_msgs/DiagnosticArray``      the agent's safety supervisor
 (out)                                                          (``publish_diagnostics``; never read back)
+``safety/acknowledge``  ``std_srvs/srv/Trigger`` (service)       the reset key at the vehicle
 ====================  =======================================  ==========================================
+
+**Reset key.** The ``acknowledge_service`` (default ``safety/acknowledge``) is the on-site reset key: a
+call runs the callback the agent's safety layer registered (``on_acknowledge``; the driver knows
+nothing of the safety classes) on the asyncio loop and answers ``success`` true with ``"all latches
+cleared"``, or false with why not (button still pressed, a remote stop that only the control centre
+releases, no safety layer attached, no answer within ``acknowledge_timeout``). rclpy calls the
+service in its spin thread, which waits for the loop's answer (bounded by the timeout, so a closing
+node is never blocked for longer); the loop is only asked to run one control tick.
 
 **Goal/outcome convention (no action server).** ``navigate`` publishes the goal and judges the outcome
 from odometry alone, so it works with any base that takes goals on a ``PoseStamped`` topic (Nav2's
@@ -57,6 +66,7 @@ asyncio loop, where all state lives.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import math
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -68,6 +78,7 @@ from nav_msgs.msg import Odometry
 from rclpy.publisher import Publisher
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import BatteryState
+from std_srvs.srv import Trigger
 
 from interfaces.clock import Clock, RealClock
 from robots.agent.driver import DriverResult, Pose, Readout
@@ -87,6 +98,9 @@ from robots.safety.report import DiagnosticArray as SafetyDiagnostics
 
 ActionHandler = Callable[[Mapping[str, Any]], Awaitable[DriverResult]]
 """A hardware action the ROS driver delegates (e.g. to the locker board): parameters → result."""
+
+AcknowledgeHandler = Callable[[], str | None]
+"""The reset key's action (``on_acknowledge``): None when every latch was cleared, else why not."""
 
 _COMMAND_QOS_DEPTH = 10
 _INITIAL_POSE_COVARIANCE = (0.25, 0.25, 0.0, 0.0, 0.0, 0.06853891945200942)
@@ -115,6 +129,8 @@ class RosDriverConfig:
     e_stop_names: tuple[str, ...] = (E_STOP_STATUS, "emergency_stop", "estop")
     field_violation_names: tuple[str, ...] = (FIELD_VIOLATION_STATUS, "protective_field")
     safety_diagnostics: str = "safety/diagnostics"
+    acknowledge_service: str = "safety/acknowledge"
+    acknowledge_timeout: float = 2.0
 
     def __post_init__(self) -> None:
         for name in ("position_tolerance", "stall_timeout", "nominal_speed", "goal_resend_period"):
@@ -122,6 +138,10 @@ class RosDriverConfig:
                 raise ValueError(f"RosDriverConfig: {name} must be > 0, got {getattr(self, name)}")
         if not self.check_period > 0:
             raise ValueError(f"RosDriverConfig: check_period must be > 0, got {self.check_period}")
+        if not self.acknowledge_timeout > 0:
+            raise ValueError(
+                f"RosDriverConfig: acknowledge_timeout must be > 0, got {self.acknowledge_timeout}"
+            )
 
 
 LOCALIZATION_STATUS = "localization"
@@ -164,12 +184,15 @@ class RosDriver:
         self._feed = ReadoutFeed()
         self._publishers: dict[str, Publisher] = {}
         self._latest = self._build_readout()
+        self._acknowledge: AcknowledgeHandler | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     # --- RobotDriver ---------------------------------------------------------------------------------
 
     async def start(self) -> None:
         """Start the node: publishers for goals/velocity/initial pose, subscriptions for the sensors."""
         loop = asyncio.get_running_loop()
+        self._loop = loop
         node = self._host.start()
         topics = self._config.topics
         self._publishers = {
@@ -189,6 +212,7 @@ class RosDriver:
             (DiagnosticArray, topics.diagnostics, self._on_diagnostics),
         ):
             node.create_subscription(msg_type, topic, to_loop(loop, handler), qos_profile_sensor_data)
+        node.create_service(Trigger, self._config.acknowledge_service, self._on_acknowledge_call)
 
     async def stop(self) -> None:
         """Stop the robot if it is moving, then close the node (safe to call twice)."""
@@ -268,6 +292,42 @@ class RosDriver:
             out.values = [KeyValue(key=kv.key, value=kv.value) for kv in status.values]
             msg.status.append(out)
         self._publisher("safety_diagnostics").publish(msg)
+
+    # --- the reset key -----------------------------------------------------------------------------------
+
+    def on_acknowledge(self, callback: AcknowledgeHandler | None) -> None:
+        """Who answers the reset key (``acknowledge_service``): called on the asyncio loop; None: nobody."""
+        self._acknowledge = callback
+
+    def _on_acknowledge_call(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        """The service callback (rclpy's spin thread): ask the loop, wait for its answer (module doc)."""
+        del request  # Trigger's request is empty
+        loop, callback = self._loop, self._acknowledge
+        if loop is None or loop.is_closed() or callback is None:
+            response.success, response.message = False, "no safety layer takes acknowledgements"
+            return response
+        answer: concurrent.futures.Future[str | None] = concurrent.futures.Future()
+
+        def run() -> None:
+            if not answer.set_running_or_notify_cancel():
+                return
+            try:
+                answer.set_result(callback())
+            except Exception as exc:  # the caller hears why; the loop goes on
+                answer.set_exception(exc)
+
+        try:
+            loop.call_soon_threadsafe(run)
+            refusal = answer.result(timeout=self._config.acknowledge_timeout)
+        except concurrent.futures.TimeoutError:
+            answer.cancel()
+            response.success, response.message = False, "the agent did not answer in time"
+        except Exception as exc:
+            response.success, response.message = False, f"acknowledgement failed: {exc}"
+        else:
+            response.success = refusal is None
+            response.message = "all latches cleared" if refusal is None else refusal
+        return response
 
     # --- incoming messages (run on the asyncio loop) ---------------------------------------------------
 

@@ -11,10 +11,16 @@
   output is sent every period (zero when no fresh command came for the dead-man time, 300 ms).
   ``send_velocity`` is an optional driver capability (``RosDriver``: ``cmd_vel``; ``SimDriver``:
   moves the simulated robot); without it teleop drives nothing and a stop only holds the vehicle.
+  A driver that can cap its own drives (``SpeedLimitDriver``, e.g. ``SimDriver.limit_speed``) is
+  given the decision's speed limit every tick, so a SLOW decision slows a drive in AUTOMATIC instead of
+  ending, through the speed monitor, in an overspeed stop; without it SLOW cannot slow a goal.
+* **Zones.** ``SafetySettings.zones`` (rectangles on the map with a speed cap) are the teleop gate's
+  zone caps: the lowest cap of the zones containing the robot applies; outside every zone, none.
 * **Readings.** Layers are of three kinds (``SafetySettings``): *readout* layers are read from the
   driver's ``Readout`` each tick — ``e_stop`` from ``Readout.e_stop`` and ``lidar`` from
   ``Readout.field_violation`` (the base's own scanner: violated = every sector at 0 m, else clear);
-  *external* layers come from a sensor adapter through ``observe`` (their heartbeat applies);
+  *external* layers come from a sensor adapter through ``observe`` (their heartbeat applies; the
+  simulator's is ``sim.safety_feed.SimSafetyFeed``, which feeds all five from the driver's pose);
   every other layer is *absent* on this robot and is fed a clear reading each tick, so a robot without
   that sensor is not held in a protective stop for silence. Absent is a statement about the vehicle,
   made in its configuration; it never hides a sensor that exists (make it external instead).
@@ -28,6 +34,10 @@
   mode controller; a change of level, eStop, field violation, latches, mode or pending request makes
   the vehicle publish a state. Orders are rejected while the mode controller is not
   ``available_for_orders``; a switch whose ``clears_orders`` is set cancels the running order.
+* **On-site acknowledgement.** The reset key at the vehicle is ``acknowledge_on_site``. A driver that
+  offers one (``AcknowledgeDriver``: ``RosDriver``'s ``safety/acknowledge`` Trigger service) is given
+  a callback at ``start`` that acknowledges as an on-site party of ``SafetySettings.on_site_role``
+  and answers None (all cleared) or why not; the driver never sees this class.
 * **Diagnostics.** If the driver can (``publish_diagnostics``), the supervisor's diagnostics go out on
   a change of the summary and at least every ``diagnostics_period`` s.
 """
@@ -37,7 +47,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -127,6 +137,59 @@ class VelocityDriver(Protocol):
 
 
 @runtime_checkable
+class SpeedLimitDriver(Protocol):
+    """A driver that caps its own drives' speed (m/s; None lifts the cap), e.g. ``SimDriver``."""
+
+    def limit_speed(self, limit: float | None) -> None: ...
+
+
+AcknowledgeCallback = Callable[[], str | None]
+"""The reset key's action handed to a driver: None when every latch was cleared, else why not."""
+
+
+@runtime_checkable
+class AcknowledgeDriver(Protocol):
+    """A driver with an on-site reset key (``RosDriver``: a ``std_srvs/Trigger`` service)."""
+
+    def on_acknowledge(self, callback: AcknowledgeCallback | None) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SpeedZone:
+    """A rectangle on the map (metres, map frame) where teleop may drive at most ``cap`` m/s."""
+
+    x_min: float
+    y_min: float
+    x_max: float
+    y_max: float
+    cap: float
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        for name in ("x_min", "y_min", "x_max", "y_max", "cap"):
+            if not math.isfinite(getattr(self, name)):
+                raise ValueError(f"SpeedZone.{name} must be finite, got {getattr(self, name)!r}")
+        if self.x_max <= self.x_min or self.y_max <= self.y_min:
+            raise ValueError(f"SpeedZone {self.name!r}: needs x_min < x_max and y_min < y_max")
+        if self.cap < 0.0:
+            raise ValueError(f"SpeedZone {self.name!r}: cap must be >= 0 m/s, got {self.cap!r}")
+
+    def contains(self, x: float, y: float) -> bool:
+        """Whether ``(x, y)`` lies in the rectangle (edges included)."""
+        return self.x_min <= x <= self.x_max and self.y_min <= y <= self.y_max
+
+
+def zone_cap_of(zones: tuple[SpeedZone, ...]) -> Callable[[float, float], float | None]:
+    """The teleop gate's ``zone_cap``: the lowest cap of the zones containing the point, else None."""
+
+    def cap(x: float, y: float) -> float | None:
+        caps = [zone.cap for zone in zones if zone.contains(x, y)]
+        return min(caps) if caps else None
+
+    return cap
+
+
+@runtime_checkable
 class DiagnosticsDriver(Protocol):
     """A driver that publishes the supervisor's diagnostics (``RosDriver``: ``safety/diagnostics``)."""
 
@@ -135,7 +198,8 @@ class DiagnosticsDriver(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class SafetySettings:
-    """Control period and diagnostics period (s), the layer kinds (module docstring), the pure configs."""
+    """Control period and diagnostics period (s), the layer kinds (module docstring), the pure configs,
+    the teleop zones and the role of whoever turns the reset key on site."""
 
     period: float = 0.05
     diagnostics_period: float = 1.0
@@ -145,6 +209,8 @@ class SafetySettings:
     supervisor: SafetyConfig = field(default_factory=SafetyConfig)
     modes: ModeConfig = field(default_factory=ModeConfig)
     teleop: TeleopConfig = field(default_factory=TeleopConfig)
+    zones: tuple[SpeedZone, ...] = ()
+    on_site_role: Role = Role.OPERATOR
 
     def __post_init__(self) -> None:
         for name in ("period", "diagnostics_period"):
@@ -196,7 +262,11 @@ class AgentSafety:
         self.control = SafetyController(
             SafetySupervisor(self.settings.supervisor),
             self.modes,
-            TeleopGate(self.modes, self.settings.teleop),
+            TeleopGate(
+                self.modes,
+                self.settings.teleop,
+                zone_cap=zone_cap_of(self.settings.zones) if self.settings.zones else None,
+            ),
         )
         self.last: ControlOutput | None = None
         self.sent: tuple[float, float] | None = None
@@ -209,13 +279,18 @@ class AgentSafety:
     # --- life cycle -------------------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Run the first tick and start the control loop (in the running event loop)."""
+        """Run the first tick, hand the reset key to the driver if it has one, and start the control loop
+        (in the running event loop)."""
         self.tick()
+        if isinstance(self.driver, AcknowledgeDriver):
+            self.driver.on_acknowledge(self._reset_key)
         if self._loop is None:
             self._loop = asyncio.create_task(self._run(), name="safety-control")
 
     async def stop(self) -> None:
-        """Stop the control loop (the driver's own stop stops the robot)."""
+        """Stop the control loop and take the reset key back (the driver's own stop stops the robot)."""
+        if isinstance(self.driver, AcknowledgeDriver):
+            self.driver.on_acknowledge(None)
         if self._loop is not None:
             self._loop.cancel()
             await asyncio.gather(self._loop, return_exceptions=True)
@@ -255,6 +330,12 @@ class AgentSafety:
         )
         self.tick()
         return None if result.ok else result.message
+
+    def _reset_key(self) -> str | None:
+        """The driver's reset key: acknowledge on site as ``settings.on_site_role``."""
+        answer = self.acknowledge_on_site("key", self.settings.on_site_role)
+        self.log.info("on-site acknowledgement: %s", answer or "cleared")
+        return answer
 
     # --- the control tick -------------------------------------------------------------------------------
 
@@ -297,6 +378,8 @@ class AgentSafety:
             velocity = (0.0, 0.0) if out.decision.stop else None
         else:
             velocity = (out.vx, out.omega) if out.teleop is None or out.teleop.publish else (0.0, 0.0)
+        if isinstance(self.driver, SpeedLimitDriver):
+            self.driver.limit_speed(out.decision.speed_limit)
         if velocity is not None and isinstance(self.driver, VelocityDriver):
             self.driver.send_velocity(*velocity)
             self.sent = velocity

@@ -12,6 +12,10 @@ per metre driven and charges while charging. Results follow the ``RobotDriver`` 
 * ``send_velocity(vx, omega)`` drives it by velocity (teleop, the safety layer's stop): the robot
   moves at the last commanded velocity between two calls (unicycle kinematics on clock time); a
   ``navigate`` takes over from it.
+* ``limit_speed(limit)`` caps a drive in progress from its next step on (the safety layer's speed
+  limit in AUTOMATIC, as a base with a speed-limit input would): a limit of 0 makes it stand (the
+  drive waits, as when blocked, but without counting towards ``stall_timeout``: the safety layer
+  decides when it ends); ``None`` lifts the cap.
 
 Actions (``run_action``): the types in ``SimDriverConfig.action_durations`` (``pick``, ``drop``,
 ``openCompartment``, ``closeCompartment`` by default) take their configured time and succeed;
@@ -109,6 +113,7 @@ class SimDriver:
         self._faults: dict[str, str] = {}
         self._failures: dict[str, deque[DriverResult]] = {}
         self._velocity_at: float | None = None
+        self._speed_limit: float | None = None
         self._feed = ReadoutFeed()
         self.action_log: list[ActionRecord] = []
 
@@ -190,6 +195,17 @@ class SimDriver:
             self._emit()
         self._velocity_at = now
         self._set_motion(vx, omega)
+
+    def limit_speed(self, limit: float | None) -> None:
+        """Cap the speed of drives from their next step on (m/s; None: no cap); see the module doc."""
+        if limit is not None and not (math.isfinite(limit) and limit >= 0.0):
+            raise ValueError(f"SimDriver.limit_speed: limit must be a finite number >= 0, got {limit!r}")
+        self._speed_limit = limit
+
+    @property
+    def speed_limit(self) -> float | None:
+        """The cap set by ``limit_speed`` (None: none)."""
+        return self._speed_limit
 
     def set_e_stop(self, pressed: bool) -> None:
         """Press or release the emergency stop."""
@@ -284,10 +300,15 @@ class SimDriver:
                 return verdict
             if blocked_for:
                 continue
-            dt = min(self._config.step, remaining / speed)
-            self._set_motion(speed, 0.0)
+            now_speed = speed if self._speed_limit is None else min(speed, self._speed_limit)
+            if now_speed <= _EPSILON:  # held at zero by the speed limit: stand one step
+                self._set_motion(0.0, 0.0)
+                await self._clock.sleep(self._config.step)
+                continue
+            dt = min(self._config.step, remaining / now_speed)
+            self._set_motion(now_speed, 0.0)
             await self._clock.sleep(dt)
-            self._move_toward(goal, min(speed * dt, remaining), remaining)
+            self._move_toward(goal, min(now_speed * dt, remaining), remaining)
             self._emit()
         return None
 

@@ -70,7 +70,13 @@ from pydantic import ValidationError
 from interfaces.vda5050 import ActionParams, ActionType, ErrorLevel, OpenCompartment, WaitForPickup
 from robots.agent.driver import ActionOutcome, Condition, DriverResult, Pose, Readout, RobotDriver
 from robots.agent.readout_feed import ReadoutFeed, ReadoutStream
-from robots.agent.safety import DiagnosticsDriver, VelocityDriver
+from robots.agent.safety import (
+    AcknowledgeCallback,
+    AcknowledgeDriver,
+    DiagnosticsDriver,
+    SpeedLimitDriver,
+    VelocityDriver,
+)
 from robots.cart.locker.model import OpenResult
 from robots.cart.service import AlarmKind, CartAlarm, CartService
 from robots.safety import DiagnosticArray
@@ -177,6 +183,16 @@ class CartDriver:
         """The safety supervisor's diagnostics, published by the base if it can."""
         if isinstance(self.base, DiagnosticsDriver):
             self.base.publish_diagnostics(array)
+
+    def limit_speed(self, limit: float | None) -> None:
+        """The supervisor's speed limit (m/s; None: none) for a base that can cap its own drives."""
+        if isinstance(self.base, SpeedLimitDriver):
+            self.base.limit_speed(limit)
+
+    def on_acknowledge(self, callback: AcknowledgeCallback | None) -> None:
+        """The reset key at the vehicle: registered with a base that has one (``RosDriver``'s service)."""
+        if isinstance(self.base, AcknowledgeDriver):
+            self.base.on_acknowledge(callback)
 
     @property
     def top_speed(self) -> float | None:

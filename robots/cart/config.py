@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -107,8 +107,9 @@ def stop_labels(campus: Path) -> dict[str, Any]:
     }
 
 
-def run(config: CartConfig) -> None:
-    """Run the cart (locker driver, cart service, kiosk page) until SIGINT/SIGTERM (blocking)."""
+def run(config: CartConfig, *, setup: Callable[[Agent], object] | None = None) -> None:
+    """Run the cart (locker driver, cart service, kiosk page) until SIGINT/SIGTERM (blocking);
+    ``setup(agent)`` is called before the cart's agent starts (``launch`` adds simulated sensors)."""
     import uvicorn
 
     from robots.cart.events import EventQueue
@@ -147,7 +148,7 @@ def run(config: CartConfig) -> None:
     @contextlib.asynccontextmanager
     async def lifespan(_app: object) -> AsyncIterator[None]:
         await service.start()
-        agent = await _start_agent(robot, service, clock) if robot is not None else None
+        agent = await _start_agent(robot, service, clock, setup) if robot is not None else None
         log.info("cart %s: screen on http://%s:%d", config.cart, config.screen.host, config.screen.port)
         try:
             yield
@@ -171,12 +172,16 @@ def _agent_config(path: Path) -> AgentConfig:
         raise CartConfigError(str(exc)) from None
 
 
-async def _start_agent(robot: AgentConfig, service: CartService, clock: Clock) -> Agent:
+async def _start_agent(
+    robot: AgentConfig, service: CartService, clock: Clock, setup: Callable[[Agent], object] | None = None
+) -> Agent:
     """The cart's VDA 5050 agent on its configured driver, with the locker actions and alarms added."""
     from robots.agent.agent import Agent, make_driver, make_mqtt_client
     from robots.cart.agent import CartDriver
 
     driver = CartDriver(make_driver(robot, clock), service)
     agent = Agent(robot, driver, make_mqtt_client(robot, clock), clock)
+    if setup is not None:
+        setup(agent)
     await agent.start()
     return agent

@@ -1,10 +1,14 @@
 """Safety over the real links (issue 9 acceptance): instant actions and teleop on real Mosquitto, the
-agent's velocity commands on real rclpy ``cmd_vel``, the simulated ROS 2 base moving by them."""
+agent's velocity commands on real rclpy ``cmd_vel``, the simulated ROS 2 base moving by them; the
+on-site reset key as the driver's ``std_srvs/Trigger`` service, with the simulated sensors
+(``sim.safety_feed``) feeding all five layers from the ROS base's odometry."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import math
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -14,7 +18,9 @@ import pytest
 from agent_samples import MANUFACTURER, SERIAL, act, instant
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import Twist
+from rclpy.node import Node
 from ros_fixtures import RosEnv
+from std_srvs.srv import Trigger
 
 from interfaces.clock import RealClock
 from interfaces.mqtt import MqttClient, MqttConfig
@@ -34,8 +40,10 @@ from robots.agent.agent import Agent, make_mqtt_client
 from robots.agent.config import parse_config
 from robots.agent.ros_driver import RosDriver, RosDriverConfig
 from robots.rosutil import RosNodeHost, to_loop
+from robots.safety import LAYERS
 from sim.mosquitto import MosquittoBroker
 from sim.ros_base import BaseConfig, SimulatedBase
+from sim.safety_feed import SimSafetyFeed
 
 pytestmark = pytest.mark.integration
 
@@ -80,6 +88,8 @@ class Rig:
     cmd_vel: Seen
     diagnostics: Seen
     states: Seen
+    node: Node
+    feed: SimSafetyFeed | None = None
     seq: int = 0
 
     def topic(self, kind: TopicKind) -> str:
@@ -101,6 +111,19 @@ class Rig:
         await self.console.publish(self.topic(TopicKind.TELEOP), json.dumps(payload).encode(), qos=0)
         return sent
 
+    async def reset_key(self) -> Trigger.Response:
+        """Turn the reset key: call the robot's ``safety/acknowledge`` service; its answer."""
+        client = self.node.create_client(Trigger, "safety/acknowledge")
+        try:
+            assert await asyncio.to_thread(client.wait_for_service, timeout_sec=WAIT)
+            loop = asyncio.get_running_loop()
+            answer: asyncio.Future[Trigger.Response] = loop.create_future()
+            call = client.call_async(Trigger.Request())
+            call.add_done_callback(lambda done: loop.call_soon_threadsafe(answer.set_result, done.result()))
+            return await asyncio.wait_for(answer, WAIT)
+        finally:
+            self.node.destroy_client(client)
+
 
 def _ended(state: State, action_id: str) -> bool:
     return any(
@@ -118,9 +141,12 @@ def _zero(msg: Twist) -> bool:
     return msg.linear.x == 0.0 and msg.angular.z == 0.0
 
 
-@pytest.fixture
-async def rig(mqtt_broker: MosquittoBroker, ros_env: RosEnv) -> AsyncIterator[Rig]:
-    """The simulated ROS base, the agent on a RosDriver, a console MQTT client and a ROS listener."""
+@contextlib.asynccontextmanager
+async def _rig(
+    mqtt_broker: MosquittoBroker, ros_env: RosEnv, safety: dict[str, Any] | None = None
+) -> AsyncIterator[Rig]:
+    """The simulated ROS base, the agent on a RosDriver, a console MQTT client and a ROS listener;
+    with ``safety`` (the robot file's section) all five layers external and fed by simulated sensors."""
     loop = asyncio.get_running_loop()
     clock = RealClock()
     base = SimulatedBase(BaseConfig(namespace=ros_env.namespace, speed=1.0, odometry_rate=50.0))
@@ -138,6 +164,7 @@ async def rig(mqtt_broker: MosquittoBroker, ros_env: RosEnv) -> AsyncIterator[Ri
             "mqtt": {"host": mqtt_broker.host, "port": mqtt_broker.port},
             "driver": {"type": "ros", "namespace": ros_env.namespace},
         }
+        | ({"safety": safety} if safety is not None else {})
     )
     console = MqttClient(MqttConfig(host=mqtt_broker.host, port=mqtt_broker.port))
     await console.connect()
@@ -150,6 +177,9 @@ async def rig(mqtt_broker: MosquittoBroker, ros_env: RosEnv) -> AsyncIterator[Ri
 
     watcher = asyncio.create_task(watch())
     agent = Agent(config, driver, make_mqtt_client(config, clock), clock)
+    feed = SimSafetyFeed(agent.safety, seed=1) if safety is not None else None
+    if feed is not None:
+        agent.add_companion(feed)
     await agent.start()
     stream = driver.readouts()
     try:
@@ -158,16 +188,41 @@ async def rig(mqtt_broker: MosquittoBroker, ros_env: RosEnv) -> AsyncIterator[Ri
     finally:
         stream.close()
     rig = Rig(
-        console, HeaderFactory(MANUFACTURER, SERIAL, clock=clock), agent, base, cmd_vel, diagnostics, states
+        console,
+        HeaderFactory(MANUFACTURER, SERIAL, clock=clock),
+        agent,
+        base,
+        cmd_vel,
+        diagnostics,
+        states,
+        node,
+        feed,
     )
     await states.first(lambda s: True)
-    yield rig
-    await agent.stop()
-    watcher.cancel()
-    await asyncio.gather(watcher, return_exceptions=True)
-    await console.disconnect()
-    listener.close()
-    base.close()
+    try:
+        yield rig
+    finally:
+        await agent.stop()
+        watcher.cancel()
+        await asyncio.gather(watcher, return_exceptions=True)
+        await console.disconnect()
+        listener.close()
+        base.close()
+
+
+@pytest.fixture
+async def rig(mqtt_broker: MosquittoBroker, ros_env: RosEnv) -> AsyncIterator[Rig]:
+    """The robot with its default safety layers (e-stop and lidar from the base's diagnostics)."""
+    async with _rig(mqtt_broker, ros_env) as made:
+        yield made
+
+
+@pytest.fixture
+async def sensed(mqtt_broker: MosquittoBroker, ros_env: RosEnv) -> AsyncIterator[Rig]:
+    """The robot with all five layers fed by simulated sensors (``sim.safety_feed``) at its odometry pose."""
+    layers = [layer.value for layer in LAYERS]
+    async with _rig(mqtt_broker, ros_env, {"readout": [], "external": layers}) as made:
+        yield made
 
 
 async def _semiautomatic(rig: Rig) -> None:
@@ -237,3 +292,44 @@ async def _keep_driving(rig: Rig) -> None:
     while True:
         await rig.teleop(0.5)
         await asyncio.wait_for(rig.cmd_vel.arrived.wait(), WAIT)
+
+
+def _bumper_free(array: DiagnosticArray) -> bool:
+    return any(
+        s.name == "safety/bumper" and any(kv.key == "state" and kv.value == "free" for kv in s.values)
+        for s in array.status
+    )
+
+
+async def test_reset_key_service_clears_a_bumper_latch_and_refuses_otherwise(sensed: Rig) -> None:
+    """The ``safety/acknowledge`` Trigger service is the on-site reset key: with nothing latched it
+    answers false; a simulated bumper hit latches eStop REMOTE and the key is refused while the strips
+    still touch; released, the key clears it (state eStop NONE); a console stop is never cleared on
+    site."""
+    rig, feed = sensed, sensed.feed
+    assert feed is not None
+    await rig.states.first(lambda s: s.safety_state.e_stop is EStop.NONE and not s.errors)
+    answer = await rig.reset_key()
+    assert (answer.success, answer.message) == (False, "nothing to clear")
+
+    start = len(rig.states.items)
+    feed.bumper_hit(math.inf)
+    _, state = await rig.states.first(lambda s: s.safety_state.e_stop is EStop.REMOTE, start)
+    assert "bumperContact" in {e.error_type for e in state.errors}
+    answer = await rig.reset_key()
+    assert answer.success is False and "still in contact" in answer.message
+
+    start = len(rig.diagnostics.items)
+    feed.release_bumper()
+    await rig.diagnostics.first(_bumper_free, start)
+    start = len(rig.states.items)
+    answer = await rig.reset_key()
+    assert (answer.success, answer.message) == (True, "all latches cleared")
+    _, state = await rig.states.first(lambda s: s.safety_state.e_stop is EStop.NONE, start)
+    assert "bumperContact" not in {e.error_type for e in state.errors}
+
+    state = await rig.action("s1", "safetyStop", kind="operator", operator="bob", role="operator")
+    assert state.safety_state.e_stop is EStop.REMOTE
+    answer = await rig.reset_key()
+    assert (answer.success, answer.message) == (False, "nothing to clear")
+    assert rig.agent.safety.last is not None and rig.agent.safety.last.decision.latches

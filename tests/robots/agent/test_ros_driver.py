@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from ros_fixtures import RosEnv
+from std_srvs.srv import Trigger
 
 from robots.agent.driver import DriverResult, Pose, Readout
 from robots.agent.readout_feed import ReadoutStream
@@ -345,3 +346,39 @@ def test_process_exits_cleanly(ros_env: RosEnv) -> None:
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().splitlines()[-1] == "success"
+
+
+async def test_acknowledge_service_answers_through_the_registered_callback(ros_env: RosEnv) -> None:
+    """The reset-key Trigger service (custom name here): false with no safety layer attached; then the
+    callback's answer (None → success, a reason → refused with it; an exception → refused, named)."""
+    driver = RosDriver(RosDriverConfig(namespace=ros_env.namespace, acknowledge_service="reset_key"))
+    await driver.start()
+    caller = RosNodeHost("key_caller", namespace=ros_env.namespace)
+    node = caller.start()
+    client = node.create_client(Trigger, "reset_key")
+    loop = asyncio.get_running_loop()
+
+    async def call() -> tuple[bool, str]:
+        answer: asyncio.Future[Trigger.Response] = loop.create_future()
+        future = client.call_async(Trigger.Request())
+        future.add_done_callback(lambda done: loop.call_soon_threadsafe(answer.set_result, done.result()))
+        response = await asyncio.wait_for(answer, WAIT)
+        return response.success, response.message
+
+    def broken() -> str | None:
+        raise RuntimeError("tick failed")
+
+    try:
+        assert await asyncio.to_thread(client.wait_for_service, timeout_sec=WAIT)
+        assert await call() == (False, "no safety layer takes acknowledgements")
+        driver.on_acknowledge(lambda: "refused bumper: the bumper is still in contact")
+        assert await call() == (False, "refused bumper: the bumper is still in contact")
+        driver.on_acknowledge(lambda: None)
+        assert await call() == (True, "all latches cleared")
+        driver.on_acknowledge(broken)
+        assert await call() == (False, "acknowledgement failed: tick failed")
+        driver.on_acknowledge(None)
+        assert await call() == (False, "no safety layer takes acknowledgements")
+    finally:
+        caller.close()
+        await driver.stop()

@@ -15,7 +15,7 @@ from interfaces.clock import VirtualClock
 from interfaces.mqtt import Message
 from interfaces.vda5050 import BlockingType, EStop, HeaderFactory, OperatingMode, State
 from robots.agent.driver import Pose
-from robots.agent.safety import AgentSafety, SafetySettings, party_of
+from robots.agent.safety import AcknowledgeCallback, AgentSafety, SafetySettings, SpeedZone, party_of
 from robots.agent.sim_driver import SimDriver, SimDriverConfig
 from robots.agent.vehicle import Vehicle, VehicleSettings
 from robots.safety import SYSTEM, Mode, PartyKind, Role, SafetyLevel, Source
@@ -247,3 +247,70 @@ def test_party_of_and_settings() -> None:
         SafetySettings(readout_layers=frozenset({Source.LIDAR}), external_layers=frozenset({Source.LIDAR}))
     with pytest.raises(ValueError):
         SafetySettings(readout_layers=frozenset({Source.CAMERA}))
+
+
+class KeyedDriver(SimDriver):
+    """A SimDriver with a reset key (as ``RosDriver``'s acknowledge service): holds the callback."""
+
+    key: AcknowledgeCallback | None = None
+
+    def on_acknowledge(self, callback: AcknowledgeCallback | None) -> None:
+        self.key = callback
+
+
+async def _keyed(settings: SafetySettings) -> tuple[VirtualClock, KeyedDriver, Vehicle, AgentSafety]:
+    clock = VirtualClock(1_700_000_000.0)
+    driver = KeyedDriver(clock, SimDriverConfig(speed=1.0), start=Pose(0, 0, 0, MAP))
+    vehicle = Vehicle(driver, clock, VehicleSettings(map_id=MAP))
+    safety = AgentSafety(vehicle, clock, settings)
+    await vehicle.start()
+    safety.start()
+    return clock, driver, vehicle, safety
+
+
+@pytest.mark.parametrize(("role", "cleared"), [(Role.OPERATOR, True), (Role.VIEWER, False)])
+async def test_driver_reset_key_acknowledges_as_the_on_site_role(role: Role, cleared: bool) -> None:
+    """``start`` hands the driver a reset key acting on site with ``on_site_role``: an operator's key
+    clears the released e-stop, a viewer's is refused and says so; ``stop`` takes the key back."""
+    clock, driver, vehicle, safety = await _keyed(SafetySettings(period=PERIOD, on_site_role=role))
+    assert driver.key is not None
+    assert driver.key() == "nothing to clear"
+    driver.set_e_stop(True)
+    await clock.run_for(0.1)
+    pressed = driver.key()
+    assert pressed is not None and pressed.startswith("refused eStop:")
+    assert ("still pressed" if cleared else "may not acknowledge") in pressed
+    driver.set_e_stop(False)
+    await clock.run_for(0.1)
+    answer = driver.key()
+    if cleared:
+        assert answer is None and safety.last is not None
+        assert safety.last.decision.level is SafetyLevel.NORMAL
+    else:
+        assert answer is not None and "may not acknowledge" in answer
+        assert safety.last is not None and safety.last.decision.level is SafetyLevel.EMERGENCY_STOP
+    await safety.stop()
+    assert driver.key is None
+    await vehicle.stop()
+
+
+async def test_teleop_zone_caps_apply_where_the_robot_is() -> None:
+    """A slow zone (0.2 m/s) around the start caps remote driving there; outside it the mode's cap."""
+    zone = SpeedZone(-1.0, -1.0, 1.0, 1.0, 0.2, "lobby")
+    clock, driver, vehicle, safety = await _keyed(SafetySettings(period=PERIOD, zones=(zone,)))
+    rig = Rig(clock, driver, vehicle, safety, master_headers(clock))
+    await rig.semiautomatic()
+    for _ in range(10):
+        rig.teleop(0.8)
+        await clock.run_for(PERIOD)
+    assert driver.readout().vx == pytest.approx(0.2)
+    driver.send_velocity(0.0, 0.0)
+    await driver.run_action("initPosition", {"x": 5.0, "y": 0.0, "theta": 0.0, "mapId": MAP})
+    for _ in range(10):
+        rig.teleop(0.8)
+        await clock.run_for(PERIOD)
+    assert driver.readout().vx == pytest.approx(0.8)
+    await safety.stop()
+    await vehicle.stop()
+    with pytest.raises(ValueError, match="x_min < x_max"):
+        SpeedZone(1.0, 0.0, 0.0, 1.0, 0.5)

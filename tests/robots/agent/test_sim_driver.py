@@ -230,3 +230,23 @@ def test_bad_settings_are_refused(settings: dict[str, Any]) -> None:
     """Non-positive speeds/steps and negative rates or durations raise ValueError naming the setting."""
     with pytest.raises(ValueError, match="SimDriverConfig"):
         SimDriverConfig(**settings)
+
+
+async def test_speed_limit_caps_a_drive_from_its_next_step(clock: VirtualClock) -> None:
+    """``limit_speed(0.5)`` halfway through a 1 m/s drive: the rest at 0.5 m/s; 0 makes it stand
+    (without a stall), None lifts the cap; a bad limit is refused."""
+    driver = make_driver(clock, speed=1.0, step=0.1)
+    task = asyncio.ensure_future(driver.navigate(Pose(4.0, 0.0, 0.0, "campus")))
+    await clock.run_for(1.0)
+    assert driver.readout().vx == 1.0
+    driver.limit_speed(0.5)
+    await clock.run_for(1.0)
+    assert driver.readout().vx == 0.5 and driver.pose.x == pytest.approx(1.5, abs=0.06)
+    driver.limit_speed(0.0)
+    await clock.run_for(30.0)  # longer than stall_timeout: a speed limit is no obstacle
+    assert driver.readout().vx == 0.0 and not task.done()
+    driver.limit_speed(None)
+    assert await finish(clock, task) is DriverResult.SUCCESS
+    assert driver.pose.x == pytest.approx(4.0) and driver.speed_limit is None
+    with pytest.raises(ValueError, match="limit must be"):
+        driver.limit_speed(-1.0)

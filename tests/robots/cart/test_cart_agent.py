@@ -382,7 +382,8 @@ async def test_other_actions_go_to_the_base(rig: Rig) -> None:
 
 async def test_velocity_commands_and_top_speed_reach_the_base(rig: Rig) -> None:
     """The safety layer drives a cart like any robot: ``send_velocity`` moves the base (teleop, the zero
-    of a stop), the cart is a ``VelocityDriver``, and its top speed is the base's."""
+    of a stop), the cart is a ``VelocityDriver``, its top speed is the base's, and the supervisor's speed
+    limit reaches the base."""
     base = rig.driver.base
     assert isinstance(base, SimDriver)
     assert isinstance(rig.driver, VelocityDriver)
@@ -395,6 +396,10 @@ async def test_velocity_commands_and_top_speed_reach_the_base(rig: Rig) -> None:
     await rig.clock.run_for(1.0)
     still = rig.driver.readout().pose
     assert still is not None and still.x == pytest.approx(moved.x)
+    rig.driver.limit_speed(0.2)
+    assert base.speed_limit == 0.2
+    rig.driver.limit_speed(None)
+    assert base.speed_limit is None
 
 
 def _phase(cart: CartService, compartment: int) -> Phase | None:
