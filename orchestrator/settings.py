@@ -1,7 +1,8 @@
 """The orchestrator's settings: one typed object, loaded from a YAML file plus environment overrides.
 
     database:  {url: sqlite:///var/robopost.db}           # or postgresql+psycopg://user@host/db
-    campus:    {map: <maps package>/campuses/neijiang.yaml}
+    campus:    {map: <maps package>/campuses/neijiang.yaml, timezone: Asia/Shanghai,
+                windows: [{id: w1, start: "07:30", end: "08:30"}, ...]}   # daily delivery windows
     http:      {host: 127.0.0.1, port: 8080}
     mqtt:      {host: 127.0.0.1, port: 1884, embedded: true}
     fleet:     {enabled: false, config: fleet.yaml}       # VDA 5050 master over settings.mqtt
@@ -23,10 +24,13 @@ the setting and where its value came from.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from importlib.resources import files
+from itertools import pairwise
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -59,10 +63,82 @@ class DatabaseSettings(_Section):
     url: str = Field(default="sqlite:///var/robopost.db", min_length=1)
 
 
+_HHMM = re.compile(r"([01]\d|2[0-3]):([0-5]\d)")
+
+
+def minutes_of(hhmm: str) -> int:
+    """Minutes after midnight of a ``HH:MM`` time of day (``24:00`` is the end of the day)."""
+    if hhmm == "24:00":
+        return 24 * 60
+    match = _HHMM.fullmatch(hhmm)
+    if match is None:
+        raise ValueError(f"{hhmm!r} is not a time of day HH:MM (00:00..24:00)")
+    return int(match[1]) * 60 + int(match[2])
+
+
+class WindowSettings(_Section):
+    """One daily delivery window (投递时段) in the campus's local time: ``start`` and ``end`` as HH:MM."""
+
+    id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")
+    start: str
+    end: str
+
+    @model_validator(mode="after")
+    def _times(self) -> WindowSettings:
+        if minutes_of(self.end) <= minutes_of(self.start):
+            raise ValueError(f"window {self.id}: end {self.end} must be after start {self.start}")
+        return self
+
+    @property
+    def start_s(self) -> float:
+        """Seconds after local midnight the window opens."""
+        return minutes_of(self.start) * 60.0
+
+    @property
+    def end_s(self) -> float:
+        """Seconds after local midnight the window closes."""
+        return minutes_of(self.end) * 60.0
+
+
+def default_windows() -> list[WindowSettings]:
+    """Four windows around the students' day (SCENARIO.md: 4 a day; the same as ``sim.campus_day``)."""
+    times = (
+        ("w1", "07:30", "08:30"),
+        ("w2", "12:00", "13:30"),
+        ("w3", "17:00", "18:30"),
+        ("w4", "21:00", "22:00"),
+    )
+    return [WindowSettings(id=i, start=a, end=b) for i, a, b in times]
+
+
 class CampusSettings(_Section):
-    """Which campus map the orchestrator serves."""
+    """Which campus map the orchestrator serves, its time zone, and its daily delivery windows
+    (sorted, not overlapping; ``robopost windows recommend`` proposes them from pickup times)."""
 
     map: Path = Field(default_factory=default_campus_map)
+    timezone: str = "Asia/Shanghai"
+    windows: list[WindowSettings] = Field(default_factory=default_windows, min_length=1)
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not an IANA time zone such as Asia/Shanghai") from None
+        return value
+
+    @field_validator("windows")
+    @classmethod
+    def _no_overlap(cls, windows: list[WindowSettings]) -> list[WindowSettings]:
+        ids = [w.id for w in windows]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"window ids must be unique, got {ids}")
+        ordered = sorted(windows, key=lambda w: w.start_s)
+        for a, b in pairwise(ordered):
+            if b.start_s < a.end_s:
+                raise ValueError(f"windows {a.id} ({a.start}-{a.end}) and {b.id} ({b.start}-{b.end}) overlap")
+        return ordered
 
 
 class HttpSettings(_Section):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -154,3 +155,53 @@ def test_conflicting_env_variables_are_refused() -> None:
     """A variable for a whole section next to one for a key in it is reported, not merged by chance."""
     with pytest.raises(SettingsError, match="conflicts with another variable"):
         Settings.load(env={"ROBOPOST_HTTP": "x", "ROBOPOST_HTTP__PORT": "1"})
+
+
+def test_delivery_windows_default_to_the_pilots_four_and_can_be_set(tmp_path: Path) -> None:
+    """Four daily windows by default (SCENARIO.md); a file may give others, which come back sorted."""
+    default = Settings().campus
+    assert default.timezone == "Asia/Shanghai"
+    assert [(w.id, w.start, w.end) for w in default.windows] == [
+        ("w1", "07:30", "08:30"),
+        ("w2", "12:00", "13:30"),
+        ("w3", "17:00", "18:30"),
+        ("w4", "21:00", "22:00"),
+    ]
+    path = _write(
+        tmp_path / "robopost.yaml",
+        "campus:\n  windows:\n"
+        "    - {id: late, start: '20:00', end: '21:30'}\n"
+        "    - {id: noon, start: '11:45', end: '13:00'}\n",
+    )
+    windows = Settings.load(path, env={}).campus.windows
+    assert [(w.id, w.start_s, w.end_s) for w in windows] == [
+        ("noon", 42_300.0, 46_800.0),
+        ("late", 72_000.0, 77_400.0),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("campus", "problem"),
+    [
+        ("{windows: [{id: a, start: '9:00', end: '10:00'}]}", "'9:00' is not a time of day HH:MM"),
+        (
+            "{windows: [{id: a, start: '10:00', end: '09:00'}]}",
+            "window a: end 09:00 must be after start 10:00",
+        ),
+        (
+            "{windows: [{id: a, start: '10:00', end: '11:00'}, {id: b, start: '10:30', end: '12:00'}]}",
+            "windows a (10:00-11:00) and b (10:30-12:00) overlap",
+        ),
+        (
+            "{windows: [{id: a, start: '10:00', end: '11:00'}, {id: a, start: '12:00', end: '13:00'}]}",
+            "window ids must be unique",
+        ),
+        ("{timezone: Mars/Olympus}", "'Mars/Olympus' is not an IANA time zone"),
+        ("{windows: []}", "campus.windows"),
+    ],
+)
+def test_bad_windows_are_refused_with_the_reason(tmp_path: Path, campus: str, problem: str) -> None:
+    """Malformed times, an end before the start, overlaps, repeated ids and unknown zones are errors."""
+    path = _write(tmp_path / "bad.yaml", f"campus: {campus}\n")
+    with pytest.raises(SettingsError, match=re.escape(problem)):
+        Settings.load(path, env={})
