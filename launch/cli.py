@@ -20,6 +20,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from launch.windows_cli import windows_app
 from maps.errors import MapError, RoutingError
 
 if TYPE_CHECKING:
@@ -36,6 +37,7 @@ bench_app = typer.Typer(
     help="Benchmarks (from a source checkout: benchmarks/ is not installed).", no_args_is_help=True
 )
 app.add_typer(bench_app, name="bench")
+app.add_typer(windows_app, name="windows")
 
 EXIT_BAD_INPUT = 2
 EXIT_NO_ROUTE = 1

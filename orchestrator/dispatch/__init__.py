@@ -16,6 +16,9 @@ The campus dispatcher:
 - ``dispatcher``: ``Dispatcher(site).plan(snapshot, now, previous) -> Outcome`` (validated, budgeted,
   the previous plan plus a reason on failure; released legs and trips in progress kept) and
   ``insert``.
+- ``windows``: ``recommend(times, WindowRules(...))`` — the daily delivery windows (default 4) that
+  serve the most pickups, exactly (dynamic programming), within lengths, gaps, service hours and a
+  capacity per window (``robopost windows recommend``).
 
 The classical routing core and its yardstick (Solomon VRPTW and Li & Lim PDPTW):
 

@@ -1,0 +1,1 @@
+"""Delivery-window recommendation benchmark: ``.venv/bin/python -m benchmarks.windows.recommend``."""
