@@ -1,5 +1,5 @@
 # robopost — the two set-up commands:
-#   make run    create .venv, install robopost, start the orchestrator on http://127.0.0.1:8080
+#   make run    create .venv, install robopost, start the live demo (console on http://127.0.0.1:8000)
 #   make test   create .venv with the test tools, install the Debian packages the tests need
 #               (as root; otherwise say which), then ruff, import contracts, mypy and pytest
 # Re-runs are fast: pip runs again only when setup.py changes (stamp files in .venv).
@@ -19,7 +19,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 .PHONY: help run test system-deps lint typecheck pytest clean
 
 help:
-	@echo "make run    start the orchestrator (sample campus) on http://127.0.0.1:8080"
+	@echo "make run    start the live demo (sample campus): console on http://127.0.0.1:8000"
 	@echo "make test   install what the tests need, then lint, type-check and run the test suite"
 
 $(BIN)/python:
@@ -33,8 +33,12 @@ $(VENV)/.stamp-test: setup.py | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test,ros,bench]'
 	touch $@ $(VENV)/.stamp-run
 
+# The live demo (launch/demo.py): broker, orchestrator, elevator bridges, simulated lifts and robots at
+# 10x real time on the sample campus; Ctrl-C stops every process. DEMO_ARGS adds options, e.g.
+# DEMO_ARGS="--time-factor 20 --broker embedded".
+DEMO_ARGS ?=
 run: $(VENV)/.stamp-run
-	$(BIN)/robopost serve
+	$(BIN)/robopost demo $(DEMO_ARGS)
 
 system-deps:
 	scripts/system-deps.sh $(SYSTEM_PACKAGES)

@@ -12,7 +12,7 @@ setup(
     packages=[p for p in find_packages(include=[f"{n}*" for n in PACKAGES])],
     package_data={
         "maps": ["campuses/*.yaml", "campuses/*.geojson", "campuses/*/*"],
-        "launch": ["bridge/*.yaml"],
+        "launch": ["bridge/*.yaml", "demo/*.yaml"],
         "orchestrator": [
             "store/alembic.ini",
             "store/migrations/*.py",
@@ -50,6 +50,7 @@ setup(
         "python-multipart>=0.0.9",
         "httpx>=0.27",
         "websockets>=13",
+        "amqtt>=0.12.1,<0.13",  # the embedded MQTT broker of `robopost demo` when Mosquitto is missing
     ],
     extras_require={
         "postgres": ["psycopg[binary]>=3.1"],

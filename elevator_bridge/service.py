@@ -37,10 +37,13 @@ from interfaces.clock import Clock
 from interfaces.door import DoorRequest, door_requests, door_topic
 from interfaces.gate import GateRequest, gate_requests, gate_topic
 from interfaces.lift import LiftRequest, lift_requests, lift_topic
-from interfaces.mqtt import Message, MqttClient, Subscription, Will
+from interfaces.mqtt import AckTimeoutError, Message, MqttClient, Subscription, Will
 from interfaces.tasks import cancel_and_wait
 
 _M = TypeVar("_M", bound=BaseModel)
+
+STOP_ACK_S = 5.0
+"""Seconds ``stop`` waits for the broker to acknowledge the retained ``offline`` (it may be gone)."""
 
 
 def bridge_topic(building: str) -> str:
@@ -151,7 +154,12 @@ class BridgeService:
         for driver in self._drivers.values():
             await driver.stop()
         if self._mqtt.connected.is_set():
-            await self._mqtt.publish(bridge_topic(self.name), "offline", qos=1, retain=True, wait=True)
+            try:  # the broker may go in the meantime: stopping must not hang on its acknowledgement
+                await self._mqtt.publish(
+                    bridge_topic(self.name), "offline", qos=1, retain=True, wait=True, timeout=STOP_ACK_S
+                )
+            except AckTimeoutError as exc:
+                self._log.warning("bridge %s: offline not acknowledged: %s", self.name, exc)
 
     async def idle(self) -> None:
         """Wait until every lift command decided so far has been sent and answered."""

@@ -1,8 +1,9 @@
 """Time for every part of robopost: one ``Clock`` protocol, a real clock and a virtual one.
 
 No module reads wall time directly (DESIGN.md §5): code takes a ``Clock`` in its constructor, so the
-same code runs in real time (``RealClock``) and in virtual time (``VirtualClock``, used by tests and by
-the simulator's fast mode).
+same code runs in real time (``RealClock``), in virtual time (``VirtualClock``, used by tests and by
+the simulator's fast mode) and in scaled time (``ScaledClock``: ``factor`` times real speed, the live
+demo's simulated hardware).
 
 ``VirtualClock`` never waits. Its time moves only when told to:
 
@@ -61,6 +62,64 @@ class RealClock:
     async def sleep(self, seconds: float) -> None:
         """Sleep in real time (``asyncio.sleep``)."""
         await asyncio.sleep(max(0.0, seconds))
+
+
+class ScaledClock:
+    """Virtual time running ``factor`` times as fast as real time, from a start instant (live mode).
+
+    The live demo runs simulated robots at, say, ten times real speed: a 30-second state period is
+    3 real seconds, a 100 m drive at 1.5 m/s takes 6.7 real seconds. Unlike ``VirtualClock`` this
+    clock does wait, for ``seconds / factor`` real seconds, so it suits processes that talk to others
+    in real time.
+
+    ``epoch`` is what ``now()`` reads at the start instant (default: the real time then). The start
+    instant is when the clock is made, unless ``origin`` names it as a real epoch time: then every
+    process given the same ``factor``, ``epoch`` and ``origin`` reads the same virtual time (up to
+    the skew of the machine's clocks), however late it was started. ``monotonic()`` starts at 0
+    when the clock is made and runs ``factor`` times as fast as the machine's monotonic clock, which
+    also measures ``now()``'s progress (a wall-clock step does not move virtual time).
+
+    ``sleep(s)`` returns only once ``monotonic()`` has moved at least ``s`` on (asyncio may wake a
+    timer a hair early; the remainder is slept again).
+    """
+
+    def __init__(self, factor: float, *, epoch: float | None = None, origin: float | None = None) -> None:
+        for name, value in (("factor", factor), ("epoch", epoch), ("origin", origin)):
+            if value is not None and not math.isfinite(value):
+                raise ValueError(f"ScaledClock: {name} must be a finite number, got {value}")
+        if not factor > 0:
+            raise ValueError(f"ScaledClock: factor must be > 0, got {factor}")
+        self.factor = float(factor)
+        self._mono0 = time.monotonic()
+        real_now = time.time()
+        start = real_now if epoch is None else float(epoch)
+        since_origin = 0.0 if origin is None else real_now - float(origin)
+        self.epoch = start
+        """Virtual epoch seconds at the start instant."""
+        self._now0 = start + since_origin * self.factor
+
+    def now(self) -> float:
+        """Virtual epoch seconds: ``epoch`` plus ``factor`` times the real time since the start instant."""
+        return self._now0 + self.monotonic()
+
+    def monotonic(self) -> float:
+        """Virtual seconds since the clock was made (``factor`` times the real seconds)."""
+        return (time.monotonic() - self._mono0) * self.factor
+
+    async def sleep(self, seconds: float) -> None:
+        """Sleep ``seconds`` of virtual time (``seconds / factor`` real); ``seconds <= 0`` yields once."""
+        if not math.isfinite(seconds):
+            raise ValueError(f"ScaledClock: seconds must be a finite number, got {seconds}")
+        if seconds <= 0:
+            await asyncio.sleep(0)
+            return
+        due = self.monotonic() + seconds
+        while (left := due - self.monotonic()) > 0:
+            await asyncio.sleep(left / self.factor)
+
+    def real_seconds(self, seconds: float) -> float:
+        """How many real seconds ``seconds`` of this clock's time take."""
+        return seconds / self.factor
 
 
 @dataclass(order=True)

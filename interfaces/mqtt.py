@@ -47,6 +47,10 @@ class NotConnectedError(MqttError):
     """A QoS 0 message could not be sent: the link is down."""
 
 
+class AckTimeoutError(MqttError):
+    """``publish(wait=True, timeout=...)``: the broker did not acknowledge in time (it may be away)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Message:
     """A received message."""
@@ -350,8 +354,11 @@ class MqttClient:
         qos: int = 0,
         retain: bool = False,
         wait: bool = False,
+        timeout: float | None = None,
     ) -> None:
-        """Publish. QoS ≥ 1 is queued while the link is down; ``wait`` waits for the broker's ack."""
+        """Publish. QoS ≥ 1 is queued while the link is down; ``wait`` waits for the broker's ack — for
+        ever while the broker is away, or at most ``timeout`` seconds (then ``AckTimeoutError``; the
+        message stays queued and still goes out if the link comes back)."""
         data = encode(payload)
         info = self._paho.publish(topic, data, qos=qos, retain=retain)
         if info.rc == paho.MQTT_ERR_NO_CONN and qos == 0:
@@ -362,7 +369,16 @@ class MqttClient:
             return
         fut: asyncio.Future[None] = self._loop.create_future()
         self._acks[info.mid] = fut
-        await fut
+        if timeout is None:
+            await fut
+            return
+        try:
+            await asyncio.wait_for(fut, timeout)
+        except TimeoutError:
+            self._acks.pop(info.mid, None)
+            raise AckTimeoutError(
+                f"{self._where()}: no acknowledgement for {topic} within {timeout:g} s"
+            ) from None
 
 
 def _no_delay(_c: paho.Client, _u: Any, sock: Any) -> None:

@@ -20,6 +20,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from launch.demo_cli import demo
 from launch.windows_cli import windows_app
 from maps.errors import MapError, RoutingError
 
@@ -38,6 +39,7 @@ bench_app = typer.Typer(
 )
 app.add_typer(bench_app, name="bench")
 app.add_typer(windows_app, name="windows")
+app.command("demo")(demo)
 
 EXIT_BAD_INPUT = 2
 EXIT_NO_ROUTE = 1

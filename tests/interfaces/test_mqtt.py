@@ -10,6 +10,7 @@ import textwrap
 import pytest
 
 from interfaces.mqtt import (
+    AckTimeoutError,
     MqttClient,
     MqttConfig,
     MqttConnectError,
@@ -97,7 +98,8 @@ async def test_resubscribes_and_resends_after_broker_restart(mqtt_broker: Mosqui
 
 
 async def test_qos0_while_down_raises_and_qos1_is_queued(mqtt_broker: MosquittoBroker) -> None:
-    """With the link down, QoS 0 raises NotConnectedError; QoS 1 is delivered once the link is back."""
+    """With the link down, QoS 0 raises NotConnectedError; waiting for a QoS 1 acknowledgement with a
+    timeout raises AckTimeoutError; QoS 1 is delivered once the link is back."""
     pub, sub = MqttClient(_config(mqtt_broker)), MqttClient(_config(mqtt_broker))
     await pub.connect()
     await sub.connect()
@@ -106,6 +108,8 @@ async def test_qos0_while_down_raises_and_qos1_is_queued(mqtt_broker: MosquittoB
     await asyncio.wait_for(_cleared(pub), 10)
     with pytest.raises(NotConnectedError):
         await pub.publish("q/zero", "x", qos=0)
+    with pytest.raises(AckTimeoutError, match=r"no acknowledgement for late/x within 0\.2 s"):
+        await pub.publish("late/x", "x", qos=1, wait=True, timeout=0.2)  # not under q/#
     # Retained, so the subscriber gets it whether it resubscribes before or after the publisher resends.
     sending = asyncio.create_task(pub.publish("q/one", "kept", qos=1, retain=True, wait=True))
     mqtt_broker.start()

@@ -1,0 +1,1 @@
+"""Live mode: simulated hardware behind the real protocols, at a time factor (``sim.live.fleet``)."""
