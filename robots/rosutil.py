@@ -29,6 +29,7 @@ from geometry_msgs.msg import Quaternion
 from rclpy.context import Context
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.signals import SignalHandlerOptions
 
 E_STOP_STATUS = "e_stop"
@@ -45,6 +46,12 @@ class RosLinkError(RuntimeError):
     """The ROS 2 side cannot be used as asked (not started, already closed)."""
 
 
+LATCHED_QOS = QoSProfile(
+    depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL
+)
+"""A value in force (a cap, a mode): the last one is kept for subscribers that join later."""
+
+
 @dataclass(frozen=True, slots=True)
 class RobotTopics:
     """Topic names of one robot's base, relative to the robot's namespace (standard messages only).
@@ -53,7 +60,10 @@ class RobotTopics:
     ``odometry``: ``nav_msgs/Odometry`` of the base in the map frame; ``battery``:
     ``sensor_msgs/BatteryState``; ``diagnostics``: ``diagnostic_msgs/DiagnosticArray``; ``cmd_vel``:
     ``geometry_msgs/Twist``; ``initial_pose``: ``geometry_msgs/PoseWithCovarianceStamped`` (AMCL's
-    ``initialpose``).
+    ``initialpose``); ``speed_limit``: ``std_msgs/Float64``, the safety supervisor's cap on navigation
+    in m/s, 0 = none (Nav2's ``speed_limit`` convention; a two-line relay turns it into
+    ``nav2_msgs/SpeedLimit`` with ``percentage`` false), published transient-local so a base that
+    starts later still gets the cap in force.
     """
 
     goal: str = "goal_pose"
@@ -62,6 +72,7 @@ class RobotTopics:
     diagnostics: str = "diagnostics"
     cmd_vel: str = "cmd_vel"
     initial_pose: str = "initialpose"
+    speed_limit: str = "speed_limit"
 
 
 class RosNodeHost:

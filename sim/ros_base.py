@@ -9,6 +9,9 @@ relative to ``BaseConfig.namespace``):
   new goal replaces the running one. Like Nav2's goal checker, a goal within ``goal_tolerance`` metres
   (and ``yaw_tolerance`` radians) of where the base stands counts as reached at once and stops it: that
   is how the driver's stop, a goal at the last odometry pose, halts the base without backing up.
+* ``speed_limit`` (``std_msgs/Float64``, transient local): drives toward goals at most this fast
+  (m/s; 0 lifts the cap), as Nav2's controller does with its speed limit; velocity commands are not
+  capped (the sender caps them).
 * ``cmd_vel`` (``geometry_msgs/Twist``): drops any goal and drives at that velocity until
   ``cmd_vel_timeout`` passes without a new command (dead man); a zero twist stops at once.
 * ``initialpose`` (``geometry_msgs/PoseWithCovarianceStamped``): the base is put there (frame = new map
@@ -36,11 +39,13 @@ from nav_msgs.msg import Odometry
 from rclpy.node import Node
 from rclpy.publisher import Publisher
 from sensor_msgs.msg import BatteryState
+from std_msgs.msg import Float64
 
 from robots.agent.driver import Pose
 from robots.rosutil import (
     E_STOP_STATUS,
     FIELD_VIOLATION_STATUS,
+    LATCHED_QOS,
     RobotTopics,
     RosNodeHost,
     angle_difference,
@@ -119,6 +124,7 @@ class _Kinematics:
     vx: float = 0.0
     omega: float = 0.0
     charging: bool = False
+    speed_limit: float = 0.0  # m/s on goals; 0: none
 
     def halt(self) -> None:
         """Stop and forget goal and velocity command."""
@@ -167,7 +173,8 @@ class _Kinematics:
         self.vx, self.omega = 0.0, math.copysign(turned / dt, error)
 
     def _drive(self, goal: Pose, remaining: float, dt: float) -> None:
-        distance = min(self.config.speed * dt, remaining)
+        speed = self.config.speed if self.speed_limit <= 0.0 else min(self.config.speed, self.speed_limit)
+        distance = min(speed * dt, remaining)
         if distance >= remaining:
             self.x, self.y = goal.x, goal.y
         else:
@@ -218,6 +225,7 @@ class SimulatedBase:
         }
         node.create_subscription(PoseStamped, topics.goal, self._on_goal, _QOS_DEPTH)
         node.create_subscription(Twist, topics.cmd_vel, self._on_cmd_vel, _QOS_DEPTH)
+        node.create_subscription(Float64, topics.speed_limit, self._on_speed_limit, LATCHED_QOS)
         node.create_subscription(
             PoseWithCovarianceStamped, topics.initial_pose, self._on_initial_pose, _QOS_DEPTH
         )
@@ -329,6 +337,16 @@ class SimulatedBase:
                 return
             s.goal, s.mode = None, _Mode.VELOCITY
             s.command, s.command_until = (msg.linear.x, msg.angular.z), now + self._config.cmd_vel_timeout
+
+    def _on_speed_limit(self, msg: Float64) -> None:
+        with self._lock:
+            self._state.speed_limit = max(0.0, float(msg.data)) if math.isfinite(msg.data) else 0.0
+
+    @property
+    def speed_limit(self) -> float:
+        """The cap on goal drives in force (m/s; 0: none)."""
+        with self._lock:
+            return self._state.speed_limit
 
     def _on_initial_pose(self, msg: PoseWithCovarianceStamped) -> None:
         pose = msg.pose.pose

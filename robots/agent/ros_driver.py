@@ -8,6 +8,8 @@ topic                 message                                  use
 ``goal_pose``   (out)  ``geometry_msgs/PoseStamped``            navigation goal, ``frame_id`` = map id
 ``cmd_vel``     (out)  ``geometry_msgs/Twist``                  teleop (``send_velocity``) and stop
 ``initialpose`` (out)  ``geometry_msgs/PoseWithCovariance…``    VDA 5050 ``initPosition``
+``speed_limit`` (out)  ``std_msgs/Float64`` (transient local)   the safety supervisor's cap on
+                                                               navigation, m/s; 0 = none (``limit_speed``)
 ``odom``        (in)   ``nav_msgs/Odometry``                    pose in the map frame (``frame_id`` = map
                                                                id), body velocities
 ``battery_state`` (in) ``sensor_msgs/BatteryState``             ``percentage`` (0..1) → percent, voltage,
@@ -78,6 +80,7 @@ from nav_msgs.msg import Odometry
 from rclpy.publisher import Publisher
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import BatteryState
+from std_msgs.msg import Float64
 from std_srvs.srv import Trigger
 
 from interfaces.clock import Clock, RealClock
@@ -86,6 +89,7 @@ from robots.agent.readout_feed import ReadoutFeed, ReadoutStream
 from robots.rosutil import (
     E_STOP_STATUS,
     FIELD_VIOLATION_STATUS,
+    LATCHED_QOS,
     RobotTopics,
     RosLinkError,
     RosNodeHost,
@@ -185,6 +189,7 @@ class RosDriver:
         self._publishers: dict[str, Publisher] = {}
         self._latest = self._build_readout()
         self._acknowledge: AcknowledgeHandler | None = None
+        self._speed_limit: float | None = None  # last published on speed_limit (0: none)
         self._loop: asyncio.AbstractEventLoop | None = None
 
     # --- RobotDriver ---------------------------------------------------------------------------------
@@ -204,6 +209,7 @@ class RosDriver:
             "safety_diagnostics": node.create_publisher(
                 DiagnosticArray, self._config.safety_diagnostics, _COMMAND_QOS_DEPTH
             ),
+            "speed_limit": node.create_publisher(Float64, topics.speed_limit, LATCHED_QOS),
         }
         # Best effort receives from reliable and best-effort publishers alike (drivers use both).
         for msg_type, topic, handler in (
@@ -271,6 +277,20 @@ class RosDriver:
         twist.linear.x = float(vx)
         twist.angular.z = float(omega)
         self._publisher("cmd_vel").publish(twist)
+
+    def limit_speed(self, limit: float | None) -> None:
+        """Cap navigation at ``limit`` m/s (None: no cap) on ``speed_limit`` — published when the cap
+        changes. A cap of 0 is not sent (0 means "none" on that topic): standing still is the safety
+        layer's hold and zero ``cmd_vel``, not a speed limit."""
+        wanted = 0.0 if limit is None or not math.isfinite(limit) else float(limit)
+        if wanted <= 0.0 and limit is not None:
+            return
+        if wanted == self._speed_limit:
+            return
+        msg = Float64()
+        msg.data = wanted
+        self._publisher("speed_limit").publish(msg)
+        self._speed_limit = wanted
 
     @property
     def top_speed(self) -> float:

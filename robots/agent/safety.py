@@ -11,7 +11,8 @@
   output is sent every period (zero when no fresh command came for the dead-man time, 300 ms).
   ``send_velocity`` is an optional driver capability (``RosDriver``: ``cmd_vel``; ``SimDriver``:
   moves the simulated robot); without it teleop drives nothing and a stop only holds the vehicle.
-  A driver that can cap its own drives (``SpeedLimitDriver``, e.g. ``SimDriver.limit_speed``) is
+  A driver that can cap its own drives (``SpeedLimitDriver``: ``SimDriver.limit_speed``, and
+  ``RosDriver.limit_speed`` on the base's ``speed_limit`` topic) is
   given the decision's speed limit every tick, so a SLOW decision slows a drive in AUTOMATIC instead of
   ending, through the speed monitor, in an overspeed stop; without it SLOW cannot slow a goal.
 * **Zones.** ``SafetySettings.zones`` (rectangles on the map with a speed cap) are the teleop gate's
@@ -138,7 +139,7 @@ class VelocityDriver(Protocol):
 
 @runtime_checkable
 class SpeedLimitDriver(Protocol):
-    """A driver that caps its own drives' speed (m/s; None lifts the cap), e.g. ``SimDriver``."""
+    """A driver that caps its own drives' speed (m/s; None lifts the cap): ``SimDriver``, ``RosDriver``."""
 
     def limit_speed(self, limit: float | None) -> None: ...
 

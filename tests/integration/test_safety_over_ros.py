@@ -40,7 +40,7 @@ from robots.agent.agent import Agent, make_mqtt_client
 from robots.agent.config import parse_config
 from robots.agent.ros_driver import RosDriver, RosDriverConfig
 from robots.rosutil import RosNodeHost, to_loop
-from robots.safety import LAYERS
+from robots.safety import LAYERS, Source
 from sim.mosquitto import MosquittoBroker
 from sim.ros_base import BaseConfig, SimulatedBase
 from sim.safety_feed import SimSafetyFeed
@@ -333,3 +333,26 @@ async def test_reset_key_service_clears_a_bumper_latch_and_refuses_otherwise(sen
     answer = await rig.reset_key()
     assert (answer.success, answer.message) == (False, "nothing to clear")
     assert rig.agent.safety.last is not None and rig.agent.safety.last.decision.latches
+
+
+async def _base_cap(rig: Rig, predicate: Callable[[float], bool]) -> float:
+    """The base's speed cap once ``predicate`` holds, checked at each safety diagnostics message."""
+    while True:
+        start = len(rig.diagnostics.items)
+        if predicate(rig.base.speed_limit):
+            return rig.base.speed_limit
+        await rig.diagnostics.first(lambda _a: True, start)
+
+
+async def test_slow_caps_navigation_on_the_speed_limit_topic(sensed: Rig) -> None:
+    """A silent lidar makes the supervisor SLOW: the cap reaches the ROS base on ``speed_limit``
+    (std_msgs/Float64, transient local), so goal drives slow down instead of tripping the overspeed
+    monitor; once the lidar speaks again the cap is back at the supervisor's top speed."""
+    feed = sensed.feed
+    assert feed is not None
+    config = sensed.agent.safety.settings.supervisor
+    assert await _base_cap(sensed, lambda cap: cap == config.max_speed) == config.max_speed
+    feed.stuck(Source.LIDAR)
+    assert await _base_cap(sensed, lambda cap: cap == config.slow_speed) == config.slow_speed
+    feed.heal(Source.LIDAR)
+    assert await _base_cap(sensed, lambda cap: cap == config.max_speed) == config.max_speed

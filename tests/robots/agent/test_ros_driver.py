@@ -89,6 +89,26 @@ async def test_navigate_reaches_the_goal(driver: RosDriver, base: SimulatedBase)
     assert near(base.pose, 3.0, 4.0)
 
 
+async def test_speed_limit_caps_goal_drives_and_zero_lifts_it(driver: RosDriver, base: SimulatedBase) -> None:
+    """``limit_speed`` reaches the base on ``speed_limit``: a goal drive goes no faster than the cap;
+    None lifts it (0 on the topic) and a cap of 0 is not sent (standing is the safety hold's job)."""
+    stream = driver.readouts()
+    driver.limit_speed(1.0)
+    await wait_readout(stream, lambda _r: base.speed_limit == 1.0)
+    speeds: list[float] = []
+    watch = driver.readouts()
+    drive = asyncio.create_task(driver.navigate(Pose(2.0, 0.0, 0.0, "map")))
+    async for readout in watch:
+        speeds.append(readout.vx)
+        if drive.done():
+            break
+    assert await drive is DriverResult.SUCCESS
+    assert 0.5 < max(speeds) <= 1.0 + 1e-6  # the base's own top speed is 5 m/s
+    driver.limit_speed(0.0)
+    driver.limit_speed(None)
+    await wait_readout(stream, lambda _r: base.speed_limit == 0.0)
+
+
 async def test_a_five_node_route_runs_in_seconds(driver: RosDriver, base: SimulatedBase) -> None:
     """Five goals in a row all succeed and the base ends on the last one."""
     route = [(2.0, 0.0), (2.0, 2.0), (0.0, 3.0), (-2.0, 1.0), (0.0, 0.0)]
