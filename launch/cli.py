@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from launch.demo_cli import demo
+from launch.sim_cli import sim_app
 from launch.windows_cli import windows_app
 from maps.errors import MapError, RoutingError
 
@@ -39,6 +40,7 @@ bench_app = typer.Typer(
 )
 app.add_typer(bench_app, name="bench")
 app.add_typer(windows_app, name="windows")
+app.add_typer(sim_app, name="sim")
 app.command("demo")(demo)
 
 EXIT_BAD_INPUT = 2

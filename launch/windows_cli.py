@@ -430,5 +430,5 @@ def _print(result: Recommendation, demand: Demand) -> None:
         console.print(
             f"gain over the current windows: {gain:+g} ({result.share - result.current_share:+.1%})"
         )
-    console.print("\nfor a scenario file (robopost sim compare):")
+    console.print("\nfor the settings' campus.windows, or a scenario file (robopost sim compare):")
     print(config_snippet(result.windows), end="")

@@ -19,7 +19,8 @@ indoor robots       ``indoor_<building>_<k>``, profile ``indoor``, spread evenly
                     (about a minute of waiting and riding at ~30 W), 200 W charger, charging below
                     30 %; level drawn in 80–100 %
 windows             w1 07:30–08:30, w2 12:00–13:30, w3 17:00–18:30, w4 21:00–22:00 (around the
-                    students' timetable); ``windows=n`` keeps the last n (every parcel still has one)
+                    students' timetable); ``windows=n`` keeps the last n (every parcel still has one);
+                    ``window_times`` replaces them (what-if scenarios of ``sim.day``)
 parcels             received from the morning van at 06:30 (55 %) or the afternoon van at 15:30;
                     eligible windows: those starting after receipt; sizes 70 % S, 22 % M, 8 % L;
                     28 % to offices and rooms of buildings with a hand-off point (uniform over the
@@ -43,6 +44,7 @@ robot) are left out, so every generated destination can be served.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 import random
 from collections.abc import Mapping, Sequence
@@ -145,11 +147,16 @@ def campus_day(
     carts: int = 3,
     indoor: int = 6,
     requests: int = 300,
+    window_times: Sequence[Window] | None = None,
 ) -> CampusDay:
     """The campus day of ``seed`` on ``site`` (see the module docstring for every figure).
 
-    Raises ``ValueError`` for negative counts, ``windows`` outside 1..4, or a site without a station,
-    a dorm stop or a building with a hand-off point and offices.
+    ``window_times`` replaces the four default windows (then ``windows`` is ignored): what-if
+    scenarios with other window times; a parcel's eligible windows are those starting after its van.
+
+    Raises ``ValueError`` for negative counts, ``windows`` outside 1..4, custom windows that overlap,
+    that no van's parcels can use or that are not in time order, or a site without a station, a dorm
+    stop or a building with a hand-off point and offices.
     """
     for name, value in (("parcels", parcels), ("carts", carts), ("indoor", indoor), ("requests", requests)):
         if value < 0:
@@ -158,7 +165,7 @@ def campus_day(
         raise ValueError(f"windows must be within 1..{len(WINDOWS)}, got {windows}")
     rng = random.Random(seed)
     places = _places(site)
-    day_windows = WINDOWS[len(WINDOWS) - windows :]
+    day_windows = WINDOWS[len(WINDOWS) - windows :] if window_times is None else _check_windows(window_times)
     robots = _robots(places, carts, indoor, rng)
     snapshot = Snapshot(
         robots=robots,
@@ -169,6 +176,19 @@ def campus_day(
         chargers=places.chargers,
     )
     return CampusDay(snapshot, _requests(places, requests, rng), seed)
+
+
+def _check_windows(windows: Sequence[Window]) -> tuple[Window, ...]:
+    if not windows:
+        raise ValueError("window_times must list at least one window")
+    for a, b in itertools.pairwise(windows):
+        if b.start_s < a.end_s:
+            raise ValueError(f"windows {a.id} and {b.id} overlap or are not in time order")
+    if len({w.id for w in windows}) != len(windows):
+        raise ValueError("window ids must be unique")
+    if windows[-1].start_s <= AFTERNOON_VAN_S:
+        raise ValueError("the last window must start after the afternoon van (15:30)")
+    return tuple(windows)
 
 
 def _places(site: Site) -> _Places:

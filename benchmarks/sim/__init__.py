@@ -1,0 +1,1 @@
+"""Benchmarks of the campus simulator (``python -m benchmarks.sim.day``)."""
