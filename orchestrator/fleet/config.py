@@ -15,6 +15,13 @@
         password: change-me-too
         name: Cart 1               # optional display name
         version: 2.1.0             # optional VDA 5050 header version the robot speaks
+        home: post_station         # optional: the place its trips start and end (dispatch)
+        building: ADM              # indoor robots: the building it serves
+        compartments: {s: 30, m: 15, l: 5}   # optional: compartments by size (dispatch capacity)
+        battery_wh: 2000           # optional: battery capacity (dispatch energy model)
+
+The dispatch fields are optional: live operations fill what is left out from the kind's defaults
+(a cart's home is the station, an indoor robot's the hand-off point of its building).
 
 ``load_fleet(path)`` reads and checks it; problems raise ``FleetConfigError`` with one line per
 problem naming the robot and the field. The file holds broker passwords: keep it readable by the
@@ -70,6 +77,14 @@ class Account(_Strict):
         return _check_password(value)
 
 
+class CompartmentCounts(_Strict):
+    """Compartments by size (S ⊂ M ⊂ L: a parcel fits its size or larger)."""
+
+    s: int = Field(default=0, ge=0)
+    m: int = Field(default=0, ge=0)
+    l: int = Field(default=0, ge=0)  # noqa: E741 - the size's name
+
+
 class RobotConfig(_Strict):
     """One robot of the fleet."""
 
@@ -81,6 +96,10 @@ class RobotConfig(_Strict):
     profile: str = ""
     name: str = ""
     version: str = DEFAULT_VERSION
+    home: str | None = Field(default=None, min_length=1)
+    building: str | None = Field(default=None, min_length=1)
+    compartments: CompartmentCounts | None = None
+    battery_wh: float | None = Field(default=None, gt=0)
 
     @model_validator(mode="before")
     @classmethod

@@ -26,6 +26,25 @@ def test_defaults() -> None:
     )
     assert (r2.profile, r2.name) == ("indoor", "")
     assert fleet.interface == "robopost" and fleet.robot("r2") is r2
+    assert (r1.home, r1.building, r1.compartments, r1.battery_wh) == (None, None, None, None)
+
+
+def test_dispatch_fields() -> None:
+    """A robot may say where its trips start, which building it serves, its compartments and battery."""
+    indoor = {
+        "manufacturer": "a",
+        "serial": "i1",
+        "kind": "indoor",
+        "password": "x",
+        "home": "adm_mailroom",
+        "building": "ADM",
+        "compartments": {"s": 4, "m": 2, "l": 1},
+        "battery_wh": 500,
+    }
+    robot = parse_fleet({**SAMPLE_FLEET, "robots": [indoor]}).robots[0]
+    assert (robot.home, robot.building, robot.battery_wh) == ("adm_mailroom", "ADM", 500.0)
+    assert robot.compartments is not None
+    assert (robot.compartments.s, robot.compartments.m, robot.compartments.l) == (4, 2, 1)
 
 
 @pytest.mark.parametrize(
@@ -61,6 +80,28 @@ def test_defaults() -> None:
             "colour",
         ),
         ({"orchestrator": {"username": "my orchestrator", "password": "x"}}, "may only hold"),
+        (
+            {
+                "robots": [
+                    {
+                        "manufacturer": "a",
+                        "serial": "r1",
+                        "kind": "cart",
+                        "password": "x",
+                        "compartments": {"s": -1},
+                    }
+                ]
+            },
+            r"robots\[0\] \(r1\)\.compartments\.s",
+        ),
+        (
+            {
+                "robots": [
+                    {"manufacturer": "a", "serial": "r1", "kind": "cart", "password": "x", "battery_wh": 0}
+                ]
+            },
+            "battery_wh",
+        ),
     ],
 )
 def test_bad_fleet_files_are_refused(change: dict, message: str) -> None:  # type: ignore[type-arg]
