@@ -106,6 +106,8 @@ class ActionType(StrEnum):
     SAFETY_RELEASE = "safetyRelease"
     SAFETY_ACKNOWLEDGE = "safetyAcknowledge"
     BUILDING_ALARM = "buildingAlarm"
+    START_CHARGING = "startCharging"
+    STOP_CHARGING = "stopCharging"
 
 
 class StopKind(StrEnum):
@@ -149,6 +151,8 @@ DEFAULT_BLOCKING: Mapping[ActionType, BlockingType] = MappingProxyType(
         ActionType.SAFETY_RELEASE: _N,
         ActionType.SAFETY_ACKNOWLEDGE: _N,
         ActionType.BUILDING_ALARM: _N,
+        ActionType.START_CHARGING: _H,
+        ActionType.STOP_CHARGING: _H,
     }
 )
 """The blocking type ``make_action`` uses when none is given."""
@@ -176,6 +180,8 @@ ACTION_SCOPES: Mapping[ActionType, tuple[ActionScope, ...]] = MappingProxyType(
         ActionType.SAFETY_RELEASE: (_I,),
         ActionType.SAFETY_ACKNOWLEDGE: (_I,),
         ActionType.BUILDING_ALARM: (_I,),
+        ActionType.START_CHARGING: (_I, _NO),
+        ActionType.STOP_CHARGING: (_I, _NO),
     }
 )
 """Where each action may appear (declared in our factsheet)."""
@@ -231,6 +237,18 @@ class StopPause(ActionParams):
     """Resume after ``startPause``."""
 
     action_type = ActionType.STOP_PAUSE
+
+
+class StartCharging(ActionParams):
+    """Start charging at the charger the robot stands on (VDA 5050 predefined)."""
+
+    action_type = ActionType.START_CHARGING
+
+
+class StopCharging(ActionParams):
+    """Stop charging (VDA 5050 predefined)."""
+
+    action_type = ActionType.STOP_CHARGING
 
 
 class CancelOrder(ActionParams):
@@ -400,6 +418,8 @@ PARAMS_OF: Mapping[ActionType, type[ActionParams]] = MappingProxyType(
             SafetyRelease,
             SafetyAcknowledge,
             BuildingAlarm,
+            StartCharging,
+            StopCharging,
         )
     }
 )

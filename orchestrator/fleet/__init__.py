@@ -7,6 +7,8 @@
     picture.py      the fleet picture: per robot its link (ONLINE/OFFLINE/CONNECTIONBROKEN/STALE) and
                     last state summary; frozen ``RobotView`` snapshots
     orders.py       plan legs → order nodes/edges on the campus graph (pure); update stitching
+    legs.py         dispatcher legs → route stages (drives, lift rides) and the end actions per leg kind
+                    (pure); which parcels/requests moved, from the action states
     tracking.py     orders and instant actions followed through the robot's states (pure)
     events.py       fleet events and the bus that fans them out
     persistence.py  robots registered in the store; snapshots upserted at a bounded rate
@@ -40,6 +42,18 @@ from orchestrator.fleet.events import (
     OrderNotConfirmed,
     OrderStatus,
 )
+from orchestrator.fleet.legs import (
+    Drive,
+    ItemOutcome,
+    LegPlan,
+    LegPlanner,
+    Passage,
+    Ride,
+    fleet_leg,
+    item_outcomes,
+    moved_from_results,
+    plan_leg,
+)
 from orchestrator.fleet.master import FleetMaster, FleetOptions
 from orchestrator.fleet.orders import Leg, OrderBuilder, OrderParts
 from orchestrator.fleet.persistence import SnapshotStore
@@ -50,6 +64,7 @@ __all__ = [
     "Account",
     "ActionEnded",
     "ActionNotConfirmedError",
+    "Drive",
     "EventStream",
     "FactsheetReceived",
     "FleetConfig",
@@ -59,8 +74,11 @@ __all__ = [
     "FleetMaster",
     "FleetOptions",
     "InstantActionHandle",
+    "ItemOutcome",
     "Leg",
     "LegError",
+    "LegPlan",
+    "LegPlanner",
     "Link",
     "LinkChanged",
     "NodePassed",
@@ -74,11 +92,17 @@ __all__ = [
     "OrderRejectedError",
     "OrderStateError",
     "OrderStatus",
+    "Passage",
     "Position",
+    "Ride",
     "RobotConfig",
     "RobotView",
     "SnapshotStore",
     "UnknownRobotError",
+    "fleet_leg",
+    "item_outcomes",
     "load_fleet",
+    "moved_from_results",
     "parse_fleet",
+    "plan_leg",
 ]

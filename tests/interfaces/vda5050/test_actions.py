@@ -47,6 +47,8 @@ from interfaces.vda5050.actions import (
     SafetyAcknowledge,
     SafetyRelease,
     SafetyStop,
+    StartCharging,
+    StopCharging,
     StopKind,
 )
 
@@ -71,11 +73,13 @@ EXAMPLES: list[ActionParams] = [
     SafetyRelease(kind=StopKind.FLEET, operator="li", role="admin"),
     SafetyAcknowledge(operator="li"),
     BuildingAlarm(building="ADM", active=True),
+    StartCharging(),
+    StopCharging(),
 ]
 
 
 def test_every_action_type_has_an_example_parameters_and_a_default() -> None:
-    """All twenty action types have a parameter model, a default blocking type and an example here."""
+    """All twenty-two action types have a parameter model, a default blocking type and an example here."""
     assert (
         {type(p).action_type for p in EXAMPLES} == set(ActionType) == set(PARAMS_OF) == set(DEFAULT_BLOCKING)
     )
