@@ -31,7 +31,10 @@ that. Its stdout and stderr are forwarded line by line, prefixed with its name. 
 the supervisor stops the children in reverse order: SIGTERM to the process group, SIGKILL after
 ``grace_s``, and whatever of the group outlived its leader (socat under the lifts) is killed too.
 A child that exits while it should run is reported with its exit code and last lines, and everything
-else is stopped; ``run_demo`` then returns 1 (0 after a requested stop).
+else is stopped; ``run_demo`` then returns 1 (0 after a requested stop). The broker is the exception:
+it is started again on the same port (up to ``BROKER_RESTARTS`` times), and every MQTT client —
+orchestrator, bridges, lifts, robots — reconnects and republishes what it had retained (robots their
+connection, state and factsheet; bridges their ``online`` and lift states), so the demo resumes.
 
 The time factor: the simulated lifts and robots run on ``ScaledClock(time_factor)`` with one shared
 ``origin`` (all simulated parts read the same virtual time), starting at ``--start-at HH:MM`` campus
@@ -97,6 +100,9 @@ TAIL_LINES = 20
 """Lines of a child's output kept to show when it dies."""
 PUMP_DRAIN_S = 1.0
 """Seconds a dead child's remaining output may take to arrive before its death is reported."""
+
+BROKER_RESTARTS = 5
+"""How many times a broker that died is started again before the demo gives up."""
 
 
 class DemoError(Exception):
@@ -497,10 +503,15 @@ def _die_with_parent(sig: signal.Signals) -> None:
 
 @dataclass
 class Child:
-    """One started process: its name, the process, its last lines and the lines it is waited for."""
+    """One started process: its name, the process, its last lines and the lines it is waited for;
+    ``argv`` and ``death_signal`` to start it again, and how often it may be (``restarts_left``)."""
 
     name: str
     proc: asyncio.subprocess.Process
+    argv: tuple[str, ...] = ()
+    death_signal: signal.Signals = signal.SIGTERM
+    restarts_left: int = 0
+    restarts: int = 0
     tail: deque[str] = field(default_factory=lambda: deque(maxlen=TAIL_LINES))
     seen: set[str] = field(default_factory=set)
     line_seen: asyncio.Event = field(default_factory=asyncio.Event)
@@ -553,16 +564,32 @@ class Supervisor:
         self._out(f"{'demo':>{self._width}} | {text}")
 
     async def start(
-        self, name: str, argv: Sequence[str], *, death_signal: signal.Signals = signal.SIGTERM
+        self,
+        name: str,
+        argv: Sequence[str],
+        *,
+        death_signal: signal.Signals = signal.SIGTERM,
+        restarts: int = 0,
     ) -> Child:
         """Start ``argv`` as ``name`` in its own session; output forwarded, death watched.
 
         ``death_signal`` is what the child gets should the supervisor itself be killed: SIGTERM for
         a clean stop, SIGKILL for a process whose stop could hang once the broker is gone too.
+        ``restarts``: how many times an unexpected exit starts it again instead of failing the demo
+        (the broker: everything else reconnects to it by itself).
         """
         if self.stopping:
             raise DemoError(f"{name}: not started, the demo is stopping")
-        proc = await asyncio.create_subprocess_exec(
+        proc = await self._spawn(argv, death_signal)
+        child = Child(name, proc, tuple(argv), death_signal, restarts_left=restarts)
+        self.children.append(child)
+        child.pump = asyncio.create_task(self._pump(child), name=f"demo output {name}")
+        child.exited = asyncio.create_task(self._watch(child), name=f"demo watch {name}")
+        self.say(f"started {name} (pid {child.pid}): {' '.join(_short(a) for a in argv)}")
+        return child
+
+    async def _spawn(self, argv: Sequence[str], death_signal: signal.Signals) -> asyncio.subprocess.Process:
+        return await asyncio.create_subprocess_exec(
             *argv,
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
@@ -572,12 +599,6 @@ class Supervisor:
             start_new_session=True,
             preexec_fn=functools.partial(_die_with_parent, death_signal),
         )
-        child = Child(name, proc)
-        self.children.append(child)
-        child.pump = asyncio.create_task(self._pump(child), name=f"demo output {name}")
-        child.exited = asyncio.create_task(self._watch(child), name=f"demo watch {name}")
-        self.say(f"started {name} (pid {child.pid}): {' '.join(_short(a) for a in argv)}")
-        return child
 
     async def _pump(self, child: Child) -> None:
         assert child.proc.stdout is not None
@@ -590,14 +611,27 @@ class Supervisor:
             self._out(f"{child.name:>{self._width}} | {line}")
 
     async def _watch(self, child: Child) -> int:
-        code = await _exit_code(child.proc, self.clock)
-        if child.pump is not None:
-            # Its last lines, if they come at once: a helper left in its group (socat) may hold the
-            # pipe open until ``_stop`` ends the group.
-            await asyncio.wait({child.pump}, timeout=PUMP_DRAIN_S)
-        if not self.stopping:
-            self._fail(f"{child.name} (pid {child.pid}) exited unexpectedly with code {_code(code)}", child)
-        return code
+        while True:
+            code = await _exit_code(child.proc, self.clock)
+            if child.pump is not None:
+                # Its last lines, if they come at once: a helper left in its group (socat) may hold
+                # the pipe open until ``_stop`` ends the group.
+                await asyncio.wait({child.pump}, timeout=PUMP_DRAIN_S)
+            if self.stopping:
+                return code
+            what = f"{child.name} (pid {child.pid}) exited unexpectedly with code {_code(code)}"
+            if child.restarts_left <= 0:
+                self._fail(what, child)
+                return code
+            child.restarts_left -= 1
+            child.restarts += 1
+            if _group_alive(child.pid):  # what it left in its group goes with it
+                _killpg(child.pid, signal.SIGKILL)
+            child.proc = await self._spawn(child.argv, child.death_signal)
+            if self.stopping:  # stop_all began meanwhile and may have missed the new process
+                _killpg(child.pid, signal.SIGTERM)
+            child.pump = asyncio.create_task(self._pump(child), name=f"demo output {child.name}")
+            self.say(f"{what}; restarted it (pid {child.pid}, restart {child.restarts})")
 
     def _fail(self, message: str, child: Child | None = None) -> None:
         if self.failure is None:
@@ -840,7 +874,8 @@ async def start_demo(sup: Supervisor, options: DemoOptions) -> tuple[DemoFiles, 
     if overrides:  # they apply to the orchestrator over settings.yaml (orchestrator.settings)
         sup.say(f"note: the orchestrator also takes {', '.join(overrides)} from the environment")
 
-    child = await sup.start("broker", broker_command(broker, files_.broker_dir, options.host, mqtt_port))
+    command = broker_command(broker, files_.broker_dir, options.host, mqtt_port)
+    child = await sup.start("broker", command, restarts=BROKER_RESTARTS)
     await sup.until_ready(child, "its port accepting", port_accepts(options.host, mqtt_port, clock), timeout)
     watch = RetainedWatch(options.host, mqtt_port)
     try:

@@ -16,9 +16,11 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -267,6 +269,24 @@ async def test_an_unexpected_exit_is_reported_with_its_last_lines() -> None:
     assert any("about to fail" in line and "demo |" in line for line in lines)  # the tail was shown
 
 
+async def test_a_restartable_child_is_started_again_until_its_restarts_run_out() -> None:
+    """A child given restarts (the broker) that dies is started again, said on the supervisor's
+    output; once its restarts are used up its next death fails the demo as any other."""
+    lines: list[str] = []
+    sup = _supervisor(lines)
+    child = await sup.start(
+        "flaky", [PY, "-c", "import sys; print('go', flush=True); sys.exit(7)"], restarts=2
+    )
+    await asyncio.wait_for(sup.failed.wait(), 10.0)
+    await sup.stop_all()
+    restarted = [line for line in lines if "flaky" in line and "restarted it" in line]
+    assert len(restarted) == 2 and child.restarts == 2
+    assert "restart 1" in restarted[0] and "restart 2" in restarted[1]
+    assert sup.failure is not None and re.search(
+        r"flaky \(pid \d+\) exited unexpectedly with code 7", sup.failure
+    )
+
+
 async def test_a_child_dying_during_start_up_fails_the_readiness_wait() -> None:
     """Waiting for a child that dies gives a DemoError naming it, not a time-out."""
     sup = _supervisor([])
@@ -407,6 +427,41 @@ def test_demo_brings_every_robot_online_and_stops_cleanly_on_ctrl_c(
     assert _all_gone(children) == []
     assert run.lines[-1].endswith("demo | stopped")
     print(f"demo start-up to all online: {took:.1f} s")
+
+
+def _fleet(run: DemoRun) -> dict[str, dict[str, Any]]:
+    """The orchestrator's fleet picture by serial (``GET /v1/fleet``)."""
+    robots = httpx.get(f"http://127.0.0.1:{run.port}/v1/fleet", timeout=5.0).json()["robots"]
+    return {r["serial"]: r for r in robots}
+
+
+@pytest.mark.integration
+def test_the_demo_resumes_after_the_broker_dies(tmp_path: Path, demo_run: list[DemoRun]) -> None:
+    """Mosquitto killed under the running demo is started again on its port; every robot reconnects
+    and its states reach the orchestrator again, all ONLINE; Ctrl-C still stops everything cleanly."""
+    run = DemoRun(tmp_path / "demo", "--time-factor", "50", "--broker", "mosquitto", "--grace", "5")
+    demo_run.append(run)
+    run.wait_for(r"all up in ([0-9.]+) s")
+    children = run.descendants()
+    broker = next(p for p in children if "mosquitto" in " ".join(p.cmdline()))
+    before = {serial: r["states_received"] for serial, r in _fleet(run).items()}
+    broker.send_signal(signal.SIGKILL)
+    run.wait_for(rf"broker \(pid {broker.pid}\) exited unexpectedly with code -9.*restarted it")
+    # States come every 30 virtual s (0.6 real s at 50x) once a robot has reconnected: wait, through
+    # the API, until each robot's count has moved past what it was before the broker died.
+    deadline = time.monotonic() + START_BOUND_S
+    while True:
+        fleet = _fleet(run)
+        resumed = [s for s, r in fleet.items() if r["states_received"] > before[s] and r["online"]]
+        if len(resumed) == ROBOTS:
+            break
+        assert time.monotonic() < deadline, f"only {sorted(resumed)} resumed:\n" + "\n".join(run.lines[-40:])
+        run.wait_for(r".", timeout=START_BOUND_S)  # the next output line (our GET is logged too)
+    now_running = run.descendants()
+    assert any("mosquitto" in " ".join(p.cmdline()) for p in now_running)
+    run.proc.send_signal(signal.SIGINT)
+    assert run.finish() == 0, "\n".join(run.lines[-40:])
+    assert _all_gone([*children, *now_running]) == []
 
 
 @pytest.mark.integration
