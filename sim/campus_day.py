@@ -52,8 +52,6 @@ from dataclasses import dataclass
 
 from maps.model import Place, PlaceKind, Site
 from orchestrator.dispatch.campus import (
-    Battery,
-    Compartments,
     Handoff,
     Parcel,
     Request,
@@ -65,13 +63,19 @@ from orchestrator.dispatch.campus import (
     Window,
 )
 from orchestrator.dispatch.travel import TravelTable
+from orchestrator.operations.setup import (
+    CART_COMPARTMENTS,
+    INDOOR_COMPARTMENTS,
+    OFFICE_CLOSE_S,
+    cart_battery,
+    indoor_battery,
+)
 
 HOUR = 3600.0
 DAY_START_S = 6 * HOUR
 MORNING_VAN_S = 6.5 * HOUR
 AFTERNOON_VAN_S = 15.5 * HOUR
 MORNING_SHARE = 0.55
-OFFICE_CLOSE_S = 18.5 * HOUR
 OFFICE_SHARE = 0.28
 ACTIVITY_CENTRE_WEIGHT = 0.5
 WINDOWS = (
@@ -87,27 +91,6 @@ PICKUP_SHARE = 0.70
 PICKUP_LEAD_S, PICKUP_WINDOW_S = 600.0, 1800.0
 COFFEE_DEADLINE_S = 1200.0
 COFFEE_COUNTERS: Mapping[str, str] = {"ADM": "adm_reception", "TEA": "tea_101"}
-
-CART_COMPARTMENTS = Compartments(s=30, m=15, l=5)
-INDOOR_COMPARTMENTS = Compartments(s=4, m=2, l=1)
-
-
-def cart_battery(level_share: float = 1.0) -> Battery:
-    """A cart's 2 kWh pack at ``level_share`` of its capacity."""
-    return Battery(2000.0, 2000.0 * level_share, 300.0, per_m_wh=0.02, charge_w=1000.0, charge_below_wh=600.0)
-
-
-def indoor_battery(level_share: float = 1.0) -> Battery:
-    """An indoor robot's 500 Wh pack at ``level_share`` of its capacity."""
-    return Battery(
-        500.0,
-        500.0 * level_share,
-        75.0,
-        per_m_wh=0.01,
-        per_lift_wh=0.5,
-        charge_w=200.0,
-        charge_below_wh=150.0,
-    )
 
 
 @dataclass(frozen=True)
@@ -284,7 +267,7 @@ def _robots(places: _Places, carts: int, indoor: int, rng: random.Random) -> tup
             CART_COMPARTMENTS,
             places.station,
             places.station,
-            cart_battery(round(rng.uniform(0.9, 1.0), 3)),
+            cart_battery(level_share=round(rng.uniform(0.9, 1.0), 3)),
             available_s=DAY_START_S,
         )
         for k in range(1, carts + 1)
@@ -301,7 +284,7 @@ def _robots(places: _Places, carts: int, indoor: int, rng: random.Random) -> tup
                     INDOOR_COMPARTMENTS,
                     home,
                     home,
-                    indoor_battery(round(rng.uniform(0.8, 1.0), 3)),
+                    indoor_battery(level_share=round(rng.uniform(0.8, 1.0), 3)),
                     available_s=DAY_START_S,
                     building=building,
                 )

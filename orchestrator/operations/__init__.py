@@ -37,6 +37,13 @@ Two drivers use the same core:
   Every ``DomainEvent`` in ``Operations.history`` is to be stored before the commands are carried out
   (DESIGN.md §5). Times passed as ``now`` must be on one clock with the windows (the simulator uses
   seconds since midnight; live mode must convert epoch time or give the windows in epoch seconds).
+
+  The live runtime (groundwork, issue 10): ``timebase.ServiceDay`` converts epoch seconds to the core's
+  seconds since local midnight of the service day (and the settings' ``HH:MM`` windows, DST-aware);
+  ``setup.live_setup`` builds the ``Setup`` from the map, the fleet file and the windows, and
+  ``setup.dispatch_parcel`` a core ``Parcel`` from a stored parcel; ``live.LiveOperations`` is the one
+  task that owns the core, fed by ``submit(event)``, and carries the commands out through the
+  ``ports.Ports`` (legs, codes, alarms, history: protocols the app implements).
 """
 
 from orchestrator.operations.core import (
@@ -48,6 +55,7 @@ from orchestrator.operations.core import (
     RequestStatus,
     Setup,
 )
+from orchestrator.operations.live import LiveOperations
 from orchestrator.operations.messages import (
     Alarm,
     CancelLeg,
@@ -68,29 +76,38 @@ from orchestrator.operations.messages import (
     StartLeg,
     TimerFired,
 )
+from orchestrator.operations.ports import AlarmPort, CodePort, HistoryPort, LegPort, Ports
+from orchestrator.operations.timebase import ServiceDay
 
 __all__ = [
     "STATION",
     "Alarm",
+    "AlarmPort",
     "CancelLeg",
+    "CodePort",
     "Command",
     "Event",
+    "HistoryPort",
     "LegArrived",
     "LegFailed",
     "LegFinished",
+    "LegPort",
     "LiftClosed",
     "LiftReopened",
+    "LiveOperations",
     "Operations",
     "OperationsError",
     "ParcelPickedUp",
     "ParcelsArrived",
     "Planner",
+    "Ports",
     "ReleaseCodes",
     "RequestCreated",
     "RequestRecord",
     "RequestStatus",
     "RobotFailed",
     "RobotRecovered",
+    "ServiceDay",
     "SetTimer",
     "Setup",
     "StartLeg",
