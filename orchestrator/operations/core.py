@@ -27,7 +27,8 @@ plan (``Outcome.ok`` False, e.g. a kept trip no longer fits the closed lift), th
 ``Alarm`` and tries again at the next end of a trip (at most every ``retry_s``).
 
 **What happens on events** (parcel states are the real ``orchestrator.domain.parcel`` machine; every
-transition's ``DomainEvent`` is kept in ``history``):
+transition's ``DomainEvent`` is kept in ``history``; its ``at`` is in the caller's seconds, like ``now``,
+not epoch seconds — ``LiveOperations`` converts it before storing):
 
 - a plan gives parcels a window: ``sort`` (or ``roll`` for a parcel that came back);
 - LOAD done at the station: ``load`` (cart, compartment); at a mailroom: ``load_robot``;
@@ -642,7 +643,8 @@ class Operations:
                 for pid in aboard:
                     self._apply(pid, domain.ParcelEvent.ARRIVE, now)
             if aboard:
-                out.append(ReleaseCodes(event.robot, leg.place, aboard, leg.end_s))
+                window = leg.window or self.records[aboard[0]].window
+                out.append(ReleaseCodes(event.robot, leg.place, aboard, leg.end_s, window))
 
     def _leg_finished(self, event: LegFinished, now: float, out: list[Command]) -> None:
         leg = self._leg(event.robot, event.token)

@@ -16,9 +16,7 @@ After each event, in this order:
 2. the commands, in the core's order:
 
    - ``StartLeg`` → ``ports.legs.start(token, leg)``; ``CancelLeg`` → ``ports.legs.cancel(robot, token)``;
-   - ``ReleaseCodes`` → ``ports.codes.release(robot, place, parcels, window, until_epoch)``; the
-     window is that of the robot's running leg (the DWELL/DELIVER that arrived), else the parcels'
-     window in the core's records;
+   - ``ReleaseCodes`` → ``ports.codes.release(robot, place, parcels, window, until_epoch)``;
    - ``SetTimer(at, key)`` → a task sleeping on the clock until ``day.epoch(at)`` that then submits
      ``TimerFired(key)``; a newer timer with the same key replaces (cancels) the older one. The
      ``TimerFired`` is handled with ``now`` at least ``at`` (a clock that wakes a hair early, or the
@@ -65,7 +63,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 
 from interfaces.clock import Clock
-from orchestrator.dispatch.campus import LegKind
 from orchestrator.domain.events import DomainEvent
 from orchestrator.operations.core import Operations
 from orchestrator.operations.messages import (
@@ -277,7 +274,7 @@ class LiveOperations:
                 )
             case ReleaseCodes():
                 until = self.day.epoch(command.until_s)
-                window = self._window_of(command)
+                window = command.window
                 await self._call(
                     f"codes.release({command.robot}, {command.place})",
                     lambda: self.ports.codes.release(
@@ -307,25 +304,6 @@ class LiveOperations:
         except Exception:  # the alarm port itself: only the log is left
             self.port_failures += 1
             self.log.exception("operations: alarms.raise_alarm(%s) failed; the alarm was: %s", kind, text)
-
-    def _window_of(self, command: ReleaseCodes) -> str | None:
-        """The window of the leg that led to ``command``: the robot's running DWELL/DELIVER at the
-        place, else the window the core's records give its first parcel."""
-        state = self.ops.robots.get(command.robot)
-        token = state.running if state is not None else None
-        leg = self.ops.legs.get(token) if token is not None else None
-        if (
-            leg is not None
-            and leg.place == command.place
-            and leg.kind in (LegKind.DWELL, LegKind.DELIVER)
-            and leg.window is not None
-        ):
-            return leg.window
-        for pid in command.parcels:
-            record = self.ops.records.get(pid)
-            if record is not None and record.window is not None:
-                return record.window
-        return None
 
     # ---- timers --------------------------------------------------------------------------------
 

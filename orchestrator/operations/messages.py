@@ -166,12 +166,14 @@ class CancelLeg:
 
 @dataclass(frozen=True, slots=True)
 class ReleaseCodes:
-    """Tell the recipients of ``parcels`` (on ``robot`` at ``place``) their pickup codes until ``until_s``."""
+    """Tell the recipients of ``parcels`` (on ``robot`` at ``place``) their pickup codes until ``until_s``;
+    ``window`` is the delivery window the codes belong to (a cart's codes are per stop and window)."""
 
     robot: str
     place: str
     parcels: tuple[str, ...]
     until_s: float
+    window: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
