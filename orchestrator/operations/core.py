@@ -109,6 +109,9 @@ MAX_RETRIES = 3
 STATION = "station"
 """``Operations.where`` value of a parcel at the station."""
 
+AT_STATION = frozenset({domain.ParcelState.RECEIVED, domain.ParcelState.SORTED, domain.ParcelState.RETURNED})
+"""States of a stored parcel that may arrive (``ParcelsArrived.stored``): it is at the station."""
+
 
 class OperationsError(Exception):
     """A report that contradicts what the core knows (unknown robot, leg or parcel)."""
@@ -516,10 +519,16 @@ class Operations:
                 if office
                 else domain.Destination(dorm=parcel.destination, place=parcel.destination)
             )
-            record, ev = domain.receive_parcel(parcel.id, parcel.size.name, destination, now)
+            stored = event.stored.get(parcel.id)
+            if stored is None:
+                record, ev = domain.receive_parcel(parcel.id, parcel.size.name, destination, now)
+                self.history.append(ev)
+            elif stored.state in AT_STATION:
+                record = stored  # its receive (and any sort or return) is in the store already
+            else:
+                raise OperationsError(f"parcel {parcel.id} is {stored.state.value}, not at the station")
             self.parcels[parcel.id] = parcel
             self.records[parcel.id] = record
-            self.history.append(ev)
             self.where[parcel.id] = STATION
             self._office[parcel.id] = office
 

@@ -33,15 +33,25 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from orchestrator.dispatch.campus import Leg, Parcel, Request
+from orchestrator.domain.parcel import Parcel as DomainParcel
 
 # ---- events --------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
 class ParcelsArrived:
-    """An inbound batch is at the station (the van was unloaded)."""
+    """An inbound batch is at the station (the van was unloaded).
+
+    ``stored``: the parcels' domain records as the store holds them (live mode: intake already wrote
+    their ``receive``, perhaps a ``sort``, or yesterday's ``return``). The core continues from those
+    (same state, next version) instead of receiving the parcel again; without one it is received here.
+    """
 
     parcels: tuple[Parcel, ...]
+    stored: Mapping[str, DomainParcel] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "stored", MappingProxyType(dict(self.stored)))
 
 
 @dataclass(frozen=True, slots=True)

@@ -60,9 +60,8 @@ from orchestrator.dispatch.campus import (
     Timings,
     Window,
 )
-from orchestrator.domain.parcel import ParcelState
 from orchestrator.fleet.config import FleetConfig, RobotConfig
-from orchestrator.operations.core import Setup
+from orchestrator.operations.core import AT_STATION, Setup
 from orchestrator.operations.timebase import ServiceDay
 from orchestrator.settings import WindowSettings
 from orchestrator.store.domain_records import ParcelRecord
@@ -85,9 +84,6 @@ CHARGE_BELOW_SHARE = 0.30
 
 OFFICE_CLOSE_S = 18.5 * HOUR
 """Offices close at 18:30 (wall clock): the deadline of office parcels that can go before then."""
-
-AT_STATION = frozenset({ParcelState.RECEIVED, ParcelState.SORTED, ParcelState.RETURNED})
-"""Stored states of a parcel that is at the station (what ``ParcelsArrived`` may carry)."""
 
 
 class SetupError(ValueError):

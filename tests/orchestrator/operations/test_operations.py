@@ -12,6 +12,7 @@ from orchestrator.dispatch.campus import LegKind, Plan, Request, RequestKind, Si
 from orchestrator.dispatch.dispatcher import Dispatcher, Outcome
 from orchestrator.dispatch.insertion import Decision
 from orchestrator.dispatch.travel import TravelTable
+from orchestrator.domain import parcel as domain
 from orchestrator.domain.parcel import ParcelState
 from orchestrator.operations import (
     STATION,
@@ -87,6 +88,44 @@ def test_a_batch_is_planned_and_its_parcels_sorted(site: Site, day: CampusDay) -
     assert all(w == STATION for w in ops.where.values())
     assert not [c for c in commands if isinstance(c, StartLeg)]  # nothing is due at 06:30
     assert {c.key for c in commands if isinstance(c, SetTimer)} >= {"release:cart_1", "window:w1"}
+
+
+def test_stored_parcels_continue_their_history_instead_of_being_received_again(
+    site: Site, day: CampusDay
+) -> None:
+    """Live mode hands the core the store's records: parcels received by intake (and one returned
+    yesterday) get no second ``receive``; each one's first event here follows its stored version
+    (``sort``, or ``roll`` for the returned one); a parcel stored as loaded is refused."""
+    batch = tuple(p for p in day.snapshot.parcels if p.received_s == MORNING)
+    dorms = [p for p in batch if p.destination.startswith("stop_")]
+    assert len(dorms) >= 5
+    stored: dict[str, domain.Parcel] = {}
+    for parcel in dorms:
+        dest = domain.Destination(dorm=parcel.destination, place=parcel.destination)
+        stored[parcel.id], _ = domain.receive_parcel(parcel.id, parcel.size.name, dest, 1.7e9)
+    back = stored[dorms[0].id]
+    for kind, data in (
+        (domain.ParcelEvent.SORT, {"window": "w1", "stop": dorms[0].destination}),
+        (domain.ParcelEvent.LOAD, {"cart": "cart_1", "compartment": "S01"}),
+        (domain.ParcelEvent.RETURN, {}),
+    ):
+        back, _ = domain.transition(back, kind, 1.7e9, **data)
+    stored[back.tracking_number] = back
+    ops = make_ops(site, day)
+    ops.on_event(ParcelsArrived(batch, stored=stored), MORNING)
+    firsts: dict[str, tuple[str, int]] = {}
+    for e in ops.history:
+        firsts.setdefault(e.entity_id, (str(e.kind), e.sequence))
+    assert all(firsts[pid] == ("receive", 1) for pid in firsts if pid not in stored)
+    mine = {pid: firsts[pid] for pid in stored if pid in firsts}
+    assert back.tracking_number in mine and len(mine) >= 3, mine
+    for pid, (kind, sequence) in mine.items():
+        assert sequence == stored[pid].version + 1
+        assert kind == ("roll" if pid == back.tracking_number else "sort")
+    loaded, _ = domain.transition(stored[dorms[1].id], domain.ParcelEvent.SORT, 1.7e9, window="w1", stop="x")
+    loaded, _ = domain.transition(loaded, domain.ParcelEvent.LOAD, 1.7e9, cart="cart_1", compartment="S02")
+    with pytest.raises(OperationsError, match="is loaded, not at the station"):
+        make_ops(site, day).on_event(ParcelsArrived((dorms[1],), stored={dorms[1].id: loaded}), MORNING)
 
 
 def test_legs_are_released_one_at_a_time(site: Site, day: CampusDay) -> None:
