@@ -75,9 +75,9 @@ class HistoryPort(Protocol):
     async def append(self, events: Sequence[DomainEvent]) -> None:
         """Store ``events`` (in order, ``at`` in epoch seconds) durably, all or nothing; raise if not.
 
-        The core makes its own parcel records from ``ParcelsArrived``: it appends a ``receive``
-        event (sequence 1) even for a parcel the intake already stored, so the store adapter must
-        treat an event it already holds (same entity, sequence and kind) as a repeat.
+        Give the core the stored records (``ParcelsArrived.stored``) and its events continue each
+        parcel's stored sequence; an event the store already holds (same entity, sequence and kind:
+        a resend after a failed append) is a repeat, not a conflict.
         """
         ...
 
