@@ -23,8 +23,8 @@ actionType                blocking  scopes           parameters (JSON key: type)
                                                      stop, window: str (optional, both or neither)
 ``handoff``               HARD      NODE             role: "giver" | "taker"; peerSerialNumber: str;
                                                      compartments: int array (non-empty)
-``enterLift``             HARD      NODE             building, lift, floor, sessionId: str
-``exitLift``              HARD      NODE             building, lift, floor: str
+``enterLift``             HARD      INSTANT, NODE    building, lift, floor, sessionId: str
+``exitLift``              HARD      INSTANT, NODE    building, lift, floor: str
 ``setOperatingMode``      HARD      INSTANT          mode: AUTOMATIC | SEMIAUTOMATIC | MANUAL |
                                                      SERVICE | TEACHIN
 ``confirmOperatingMode``  HARD      INSTANT          operator, role: str
@@ -171,8 +171,8 @@ ACTION_SCOPES: Mapping[ActionType, tuple[ActionScope, ...]] = MappingProxyType(
         ActionType.OPEN_COMPARTMENT: (_I, _NO),
         ActionType.WAIT_FOR_PICKUP: (_NO,),
         ActionType.HANDOFF: (_NO,),
-        ActionType.ENTER_LIFT: (_NO,),
-        ActionType.EXIT_LIFT: (_NO,),
+        ActionType.ENTER_LIFT: (_I, _NO),  # instant: the orchestrator's lift protocol (fleet.executor)
+        ActionType.EXIT_LIFT: (_I, _NO),
         ActionType.SET_OPERATING_MODE: (_I,),
         ActionType.CONFIRM_OPERATING_MODE: (_I,),
         ActionType.CANCEL_OPERATING_MODE: (_I,),

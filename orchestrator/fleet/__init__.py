@@ -9,6 +9,8 @@
     orders.py       plan legs → order nodes/edges on the campus graph (pure); update stitching
     legs.py         dispatcher legs → route stages (drives, lift rides) and the end actions per leg kind
                     (pure); which parcels/requests moved, from the action states
+    executor.py     LegExecutor: carries one leg out over VDA 5050 orders, the lift (session, enterLift,
+                    initPosition on the new floor, exitLift) and doors, and reports arrived/finished/failed
     tracking.py     orders and instant actions followed through the robot's states (pure)
     events.py       fleet events and the bus that fans them out
     persistence.py  robots registered in the store; snapshots upserted at a bounded rate
@@ -42,6 +44,7 @@ from orchestrator.fleet.events import (
     OrderNotConfirmed,
     OrderStatus,
 )
+from orchestrator.fleet.executor import ExecutorOptions, LegExecutor
 from orchestrator.fleet.legs import (
     Drive,
     ItemOutcome,
@@ -66,6 +69,7 @@ __all__ = [
     "ActionNotConfirmedError",
     "Drive",
     "EventStream",
+    "ExecutorOptions",
     "FactsheetReceived",
     "FleetConfig",
     "FleetConfigError",
@@ -77,6 +81,7 @@ __all__ = [
     "ItemOutcome",
     "Leg",
     "LegError",
+    "LegExecutor",
     "LegPlan",
     "LegPlanner",
     "Link",

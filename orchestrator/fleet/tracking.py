@@ -112,12 +112,16 @@ class OrderRun:
         return events
 
     def reached(self, node_id: str) -> asyncio.Future[NodePassed]:
-        """A future resolved when ``node_id`` is passed (at once if it already was)."""
+        """A future resolved when ``node_id`` is passed (at once if it already was); failed with
+        ``OrderStateError`` if the order ended without passing it (also when asked after the end)."""
         fut = self._reached.get(node_id)
         if fut is None:
             fut = _future()
             if node_id in self._passed_events:
                 fut.set_result(self._passed_events[node_id])
+            elif self.finished.done():
+                ended = self.finished.result()
+                fut.set_exception(OrderStateError(f"order {self.order_id} ended {ended.status}"))
             else:
                 self._reached[node_id] = fut
         return fut

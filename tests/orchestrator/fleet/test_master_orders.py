@@ -230,6 +230,9 @@ async def test_robot_dropping_the_order_abandons_it(master: FleetMaster, make_ro
     await robot.publish_state()
     ended = await asyncio.wait_for(handle.finished, 5)
     assert ended.status is OrderStatus.ABANDONED and "''" in ended.reason
+    with pytest.raises(OrderStateError, match="ended ABANDONED"):  # asked after the end: fails at once
+        await asyncio.wait_for(handle.reached("A"), 5)
+    assert (await handle.reached("S")).node_id == "S"  # a node it did pass still answers
 
 
 async def test_horizon_replaced_by_an_update(master: FleetMaster, make_robot: MakeRobot) -> None:
