@@ -216,8 +216,7 @@ async def test_a_child_that_ignores_sigterm_is_killed_after_the_grace() -> None:
     lines: list[str] = []
     sup = _supervisor(lines, grace_s=0.3)
     code = (
-        "import signal,time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('go', flush=True);"
-        "time.sleep(60)"
+        "import signal; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('go', flush=True);signal.pause()"
     )
     child = await sup.start("stubborn", [PY, "-c", code])
     await sup.until_ready(child, "go", line_printed(child, "go"), 10.0)
@@ -228,7 +227,8 @@ async def test_a_child_that_ignores_sigterm_is_killed_after_the_grace() -> None:
 
 
 HELPER = (
-    "import subprocess,sys,time; p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']);"
+    "import signal,subprocess,sys;"
+    "p = subprocess.Popen([sys.executable, '-c', 'import signal; signal.pause()']);"
     "print(p.pid, flush=True); print('go', flush=True);"
 )
 
@@ -237,7 +237,7 @@ async def test_what_a_child_left_in_its_group_is_stopped_too() -> None:
     """A helper the child started (like socat under the lifts) does not outlive the stop."""
     lines: list[str] = []
     sup = _supervisor(lines)
-    child = await sup.start("parent", [PY, "-c", HELPER + "time.sleep(60)"])
+    child = await sup.start("parent", [PY, "-c", HELPER + "signal.pause()"])
     await sup.until_ready(child, "go", line_printed(child, "go"), 10.0)
     helper = psutil.Process(int(child.tail[0]))
     await sup.stop_all()
@@ -299,7 +299,7 @@ async def test_a_child_dying_during_start_up_fails_the_readiness_wait() -> None:
 async def test_readiness_time_out_names_what_was_awaited() -> None:
     """A child that never gets ready is reported with what was waited for."""
     sup = _supervisor([])
-    child = await sup.start("mute", [PY, "-c", "import time; time.sleep(60)"])
+    child = await sup.start("mute", [PY, "-c", "import signal; signal.pause()"])
     with pytest.raises(DemoError, match=re.escape("mute was not ready within 0.2 s: the go line")):
         await sup.until_ready(child, "the go line", line_printed(child, "go"), 0.2)
     await sup.stop_all()
