@@ -73,7 +73,8 @@ class HistoryPort(Protocol):
     """The append-only history of parcel state changes (live: the store)."""
 
     async def append(self, events: Sequence[DomainEvent]) -> None:
-        """Store ``events`` (in order, ``at`` in epoch seconds) durably, all or nothing; raise if not.
+        """Store ``events`` (in order, ``at`` in epoch seconds) durably, each atomically; raise if not (a
+        retry of the same list must be harmless: events already stored are repeats).
 
         Give the core the stored records (``ParcelsArrived.stored``) and its events continue each
         parcel's stored sequence; an event the store already holds (same entity, sequence and kind:
