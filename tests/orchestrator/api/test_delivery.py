@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -18,7 +18,9 @@ from pathlib import Path
 from typing import TypeVar
 
 import pytest
+from delivery_testkit import SAMPLE_CAMPUS, import_parcels, quiet_app
 from fastapi import FastAPI
+from notify_testkit import T0, inline
 from sqlalchemy import select
 
 from interfaces.clock import VirtualClock
@@ -36,7 +38,6 @@ from orchestrator.notify import LogProvider, OutboxStatus
 from orchestrator.notify.outbox import Outbox, OutboxEntry
 from orchestrator.security.codes import Challenge
 from orchestrator.settings import CampusSettings, DatabaseSettings, SecuritySettings, Settings
-from orchestrator.store.domain_records import ParcelIntake
 from orchestrator.store.domain_repositories import (
     AuditRepository,
     CodeExpired,
@@ -46,9 +47,6 @@ from orchestrator.store.domain_repositories import (
 from orchestrator.store.domain_tables import PickupCodeRow
 from orchestrator.store.notify_tables import OutboxRow
 
-REPO = Path(__file__).resolve().parents[3]
-SAMPLE_CAMPUS = REPO / "maps" / "campuses" / "neijiang.yaml"
-T0 = 1_800_000_000.0  # 2027-01-15 08:00 UTC, 16:00 in China
 CART, ROBOT = "cart_1", "robot_7"
 WINDOW, STOP, STOP_LABEL = "w-1600", "stop_dorm_1", "1号学生公寓停靠点"
 WINDOW_END = T0 + 3600.0
@@ -92,19 +90,8 @@ class Env:
 @asynccontextmanager
 async def running(database_url: str, tmp_path: Path) -> AsyncIterator[Env]:
     """The app on a fresh database at ``T0``, its background tasks (outbox worker, retention) stopped."""
-    settings = Settings(
-        campus=CampusSettings(map=SAMPLE_CAMPUS),
-        database=DatabaseSettings(url=database_url),
-        security=SecuritySettings(keys_file=tmp_path / "keys.yaml", retention_days=30),
-    )
-    clock = VirtualClock(start=T0)
-    app = create_app(settings, clock)
-    async with app.router.lifespan_context(app):
-        for task in app.state.background.tasks.values():
-            task.cancel()
-            with pytest.raises(asyncio.CancelledError):
-                await task
-        yield Env(app, app.state.services, clock)
+    async with quiet_app(database_url, tmp_path, T0) as (app, services, clock):
+        yield Env(app, services, clock)
 
 
 @pytest.fixture
@@ -121,22 +108,11 @@ async def lite(tmp_path: Path) -> AsyncIterator[Env]:
         yield started
 
 
-async def inline(func: Callable[[], T], /) -> T:
-    """Run database work right in the loop (deterministic on the virtual clock)."""
-    return func()
-
-
 def seed(env: Env, *parcels: tuple[str, str], office: bool = False) -> None:
     """Import parcels ``(tracking number, phone)`` and sort them into ``WINDOW`` at ``STOP``."""
     with env.services.sessions.begin() as session:
         repo = ParcelRepository(session, env.clock, env.services.personal)
-        rows = [
-            ParcelIntake(tn, "S", "张三", phone, building="ADM", room="201", place="adm_201")
-            if office
-            else ParcelIntake(tn, "S", "张三", phone, dorm="DORM1")
-            for tn, phone in parcels
-        ]
-        repo.import_rows(rows)
+        import_parcels(repo, parcels, office=office)
         for tn, _ in parcels:
             repo.transition(tn, ParcelEvent.SORT, window=WINDOW, stop=STOP, office=office)
 

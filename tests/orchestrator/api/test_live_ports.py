@@ -20,13 +20,14 @@ from typing import Any, TypeVar
 
 import pytest
 from campus_fixtures import build_small_site
+from delivery_testkit import import_parcels, quiet_app
+from notify_testkit import T0, inline
 from sqlalchemy import func, select
 
 from interfaces.clock import VirtualClock
 from orchestrator.api.delivery import BlockingRunner, Delivery
 from orchestrator.api.live_ports import AlarmLog, DeliveryCodes, HistoryMismatch, StoreHistory
 from orchestrator.api.services import Services
-from orchestrator.app import create_app
 from orchestrator.dispatch.campus import Leg, LegKind, Window
 from orchestrator.dispatch.dispatcher import Dispatcher
 from orchestrator.domain import DomainEvent, ParcelEvent, ParcelState
@@ -44,15 +45,11 @@ from orchestrator.operations import (
     ServiceDay,
 )
 from orchestrator.operations.setup import dispatch_parcels, live_setup
-from orchestrator.settings import CampusSettings, DatabaseSettings, SecuritySettings, Settings
 from orchestrator.store.domain_records import ParcelIntake
 from orchestrator.store.domain_repositories import ParcelRepository, PickupCodeRepository
 from orchestrator.store.domain_tables import PickupCodeRow
 from orchestrator.store.notify_tables import OutboxRow
 
-REPO = Path(__file__).resolve().parents[3]
-SAMPLE_CAMPUS = REPO / "maps" / "campuses" / "neijiang.yaml"
-T0 = 1_800_000_000.0  # 2027-01-15 08:00 UTC, 16:00 in China
 CART, ROBOT = "cart_1", "robot_7"
 WINDOW, STOP, HANDOFF_STOP = "w-1600", "stop_dorm_1", "stop_adm"
 WINDOW_END = T0 + 3600.0
@@ -104,27 +101,11 @@ class Env:
         return [m.text for m in provider.messages]
 
 
-async def inline(func: Callable[[], T], /) -> T:
-    """Store work right in the loop: deterministic on the virtual clock (threads would race it)."""
-    return func()
-
-
 @asynccontextmanager
 async def running(tmp_path: Path, start: float = T0, **options: Callable[[str], float]) -> AsyncIterator[Env]:
-    settings = Settings(
-        campus=CampusSettings(map=SAMPLE_CAMPUS),
-        database=DatabaseSettings(url=f"sqlite:///{tmp_path / 'robopost.db'}"),
-        security=SecuritySettings(keys_file=tmp_path / "keys.yaml", retention_days=30),
-    )
-    clock = VirtualClock(start=start)
-    app = create_app(settings, clock)
-    async with app.router.lifespan_context(app):
-        for task in app.state.background.tasks.values():
-            task.cancel()
-            with pytest.raises(asyncio.CancelledError):
-                await task
-        services: Services = app.state.services
-        # the store work in the app's thread (like the outbox worker's), or inline for the live runtime
+    async with quiet_app(f"sqlite:///{tmp_path / 'robopost.db'}", tmp_path, start) as (_, services, clock):
+        # the store work in the app's thread (like the outbox worker's), or inline (right in the loop,
+        # deterministic on the virtual clock) for the live runtime
         blocking: BlockingRunner = inline if "windows_end" in options else services.threads
         delivery = Delivery.from_services(services, rng=Counting(), blocking=blocking)
         windows_end = options.get("windows_end", {WINDOW: WINDOW_END}.__getitem__)
@@ -144,14 +125,7 @@ def intake(env: Env, *parcels: tuple[str, str], office: bool = False) -> None:
     """Import parcels ``(tracking number, phone)``; the core starts from their stored records."""
     with env.services.sessions.begin() as session:
         repo = ParcelRepository(session, env.clock, env.services.personal)
-        repo.import_rows(
-            [
-                ParcelIntake(tn, "S", "张三", phone, building="ADM", room="201", place="adm_201")
-                if office
-                else ParcelIntake(tn, "S", "张三", phone, dorm="DORM1")
-                for tn, phone in parcels
-            ]
-        )
+        import_parcels(repo, parcels, office=office)
         for tn, _ in parcels:
             env.core[tn] = repo.get(tn).parcel
 
