@@ -55,7 +55,6 @@ from orchestrator.fleet.legs import (
     fleet_leg,
     item_outcomes,
     moved_from_results,
-    plan_leg,
 )
 from orchestrator.fleet.master import FleetMaster, FleetOptions
 from orchestrator.fleet.orders import Leg, OrderBuilder, OrderParts
@@ -109,5 +108,4 @@ __all__ = [
     "load_fleet",
     "moved_from_results",
     "parse_fleet",
-    "plan_leg",
 ]

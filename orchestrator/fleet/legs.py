@@ -296,29 +296,6 @@ class LegPlanner:
         )
 
 
-def plan_leg(
-    site: Site,
-    leg: Leg,
-    *,
-    token: int | str,
-    profile: str,
-    start_node: str,
-    slots: Mapping[str, int],
-    closed_lifts: Iterable[str] = frozenset(),
-    receive_into: Sequence[int] = (),
-) -> LegPlan:
-    """``LegPlanner(site).plan(...)`` once (builds a router each call: keep a ``LegPlanner`` instead)."""
-    return LegPlanner(site).plan(
-        leg,
-        token=token,
-        profile=profile,
-        start_node=start_node,
-        slots=slots,
-        closed_lifts=closed_lifts,
-        receive_into=receive_into,
-    )
-
-
 def fleet_leg(
     stage: Drive,
     robot: str,
@@ -511,5 +488,4 @@ __all__ = [
     "fleet_leg",
     "item_outcomes",
     "moved_from_results",
-    "plan_leg",
 ]

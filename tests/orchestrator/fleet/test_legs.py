@@ -33,7 +33,6 @@ from orchestrator.fleet.legs import (
     fleet_leg,
     item_outcomes,
     moved_from_results,
-    plan_leg,
 )
 from orchestrator.fleet.orders import Leg as FleetLeg
 
@@ -141,7 +140,7 @@ def test_building_entrance_splits_drives_and_lists_the_gate(
     """An indoor-outdoor robot entering a building without a lift gets a new drive on the floor map,
     ``entered_by`` the entrance edge; the gate on it is listed there and ``crossing=True`` drives it."""
     leg = _leg(LegKind.DELIVER, "office", robot="r1", parcels=("p1",))
-    plan = plan_leg(small_site, leg, token="t", profile="robot", start_node="S", slots={"p1": 0})
+    plan = LegPlanner(small_site).plan(leg, token="t", profile="robot", start_node="S", slots={"p1": 0})
     outdoor, ground, ride, upper = plan.stages
     assert outdoor == Drive(("S", "B", "C"), OUTDOOR)
     crossing = Passage("C-h1", "C-h1", "C", "h1")
@@ -182,8 +181,8 @@ def test_campus_closed_lift(planner: LegPlanner) -> None:
 def test_leg_at_the_robot_s_node_is_one_node_drive(small_site: Site, schemas: OfficialSchemas) -> None:
     """A CHARGE at the node the robot stands on: one drive of one node, a HARD startCharging there."""
     small_site.places["charger"] = Place("charger", PlaceKind.CHARGER, "S")
-    plan = plan_leg(
-        small_site, _leg(LegKind.CHARGE, "charger"), token=3, profile="cart", start_node="S", slots={}
+    plan = LegPlanner(small_site).plan(
+        _leg(LegKind.CHARGE, "charger"), token=3, profile="cart", start_node="S", slots={}
     )
     assert plan.stages == (Drive(("S",), OUTDOOR),)
     assert [(a.action_type, a.action_id, a.blocking_type) for a in plan.end_actions] == [
@@ -256,7 +255,8 @@ def test_end_actions_of_other_kinds(
 ) -> None:
     """LOAD, RETURN and an emptied HANDOFF have no actions; COLLECT opens, DROP opens and waits."""
     leg = _leg(kind, "station", robot="r1", parcels=parcels, requests=requests, partner="r2")
-    plan = plan_leg(small_site, leg, token=1, profile="robot", start_node="A", slots={"q1": 1, "q2": 2})
+    slots = {"q1": 1, "q2": 2}
+    plan = LegPlanner(small_site).plan(leg, token=1, profile="robot", start_node="A", slots=slots)
     assert [read_action(a) for a in plan.end_actions] == want
 
 
@@ -291,16 +291,16 @@ def test_wait_has_a_floor(small_site: Site) -> None:
 def test_bad_legs_are_clear_errors(small_site: Site, leg: Leg, slots: dict[str, int], message: str) -> None:
     """A missing slot, a DWELL without window, a bad compartment or an unknown place: one-line LegError."""
     with pytest.raises(LegError, match=message):
-        plan_leg(small_site, leg, token=1, profile="robot", start_node="S", slots=slots)
+        LegPlanner(small_site).plan(leg, token=1, profile="robot", start_node="S", slots=slots)
 
 
 def test_unknown_start_or_profile(small_site: Site) -> None:
     """An unknown start node or profile is a LegError too."""
     leg = _leg(LegKind.RETURN, "station")
     with pytest.raises(LegError, match="start node 'nope' is not on the map"):
-        plan_leg(small_site, leg, token=1, profile="robot", start_node="nope", slots={})
+        LegPlanner(small_site).plan(leg, token=1, profile="robot", start_node="nope", slots={})
     with pytest.raises(LegError, match="unknown profile 'boat'"):
-        plan_leg(small_site, leg, token=1, profile="boat", start_node="S", slots={})
+        LegPlanner(small_site).plan(leg, token=1, profile="boat", start_node="S", slots={})
 
 
 def test_action_ids_are_deterministic(planner: LegPlanner) -> None:
@@ -408,8 +408,7 @@ def test_moved_per_kind(planner: LegPlanner, small_site: Site) -> None:
     assert item_outcomes(meet, finished(meet)) == {"p1": ItemOutcome.DONE, "p2": ItemOutcome.DONE}
 
     for kind in (LegKind.LOAD, LegKind.RETURN, LegKind.CHARGE):
-        plan = plan_leg(
-            small_site,
+        plan = LegPlanner(small_site).plan(
             _leg(kind, "station", parcels=parcels),
             token=4,
             profile="cart",
@@ -418,8 +417,7 @@ def test_moved_per_kind(planner: LegPlanner, small_site: Site) -> None:
         )
         assert moved_from_results(plan, finished(plan)) == ()
 
-    collect = plan_leg(
-        small_site,
+    collect = LegPlanner(small_site).plan(
         _leg(LegKind.COLLECT, "office", requests=("q1", "q2")),
         token=5,
         profile="indoor",
@@ -429,8 +427,7 @@ def test_moved_per_kind(planner: LegPlanner, small_site: Site) -> None:
     opened = [_state(collect.end_actions[0], X, "board down"), _state(collect.end_actions[1], F)]
     assert moved_from_results(collect, opened) == ("q2",)
 
-    drop = plan_leg(
-        small_site,
+    drop = LegPlanner(small_site).plan(
         _leg(LegKind.DROP, "office", requests=("q1", "q2")),
         token=6,
         profile="indoor",
