@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import paho.mqtt.client as paho
@@ -331,6 +332,17 @@ class StateWaiter:
                 await self._changed.wait()
 
         await asyncio.wait_for(until(), TIMEOUT)
+
+    async def until(self, serial: str, holds: Callable[[StateDigest], bool]) -> None:
+        """Until the last state the master took in from ``serial`` satisfies ``holds``. Other states
+        (a responder's answer to an instant action, say) may come in between; counting would race them."""
+
+        async def seen() -> None:
+            while serial not in self.last or not holds(self.last[serial]):
+                self._changed.clear()
+                await self._changed.wait()
+
+        await asyncio.wait_for(seen(), TIMEOUT)
 
 
 def line_site(n: int = 5, spacing: float = 1.0, prefix: str = "n") -> Site:

@@ -30,6 +30,7 @@ from maps.io import save_site
 from maps.model import Site
 from orchestrator.api.control import control_state
 from orchestrator.api.operators import CSRF_HEADER
+from orchestrator.fleet.digest import StateDigest
 from orchestrator.fleet.master import FleetMaster
 from orchestrator.fleet.safety import robot_available
 from orchestrator.settings import CampusSettings, FleetSettings, MqttSettings, Settings
@@ -319,14 +320,18 @@ async def test_a_robots_e_stop_is_in_the_fleet_picture_and_makes_it_unavailable(
     waiter = StateWaiter(rig.master)
     rig.robot.e_stop = EStop.MANUAL
     await rig.robot.publish_state()
-    await waiter.wait("r1", 1)
+    await waiter.until("r1", lambda digest: _e_stop_of(digest) is EStop.MANUAL)
     view = rig.master.view("r1")
     assert view.e_stop == "MANUAL" and view.to_json()["e_stop"] == "MANUAL"
     assert not robot_available(view)
     rig.robot.e_stop = EStop.NONE
     await rig.robot.publish_state()
-    await waiter.wait("r1", 2)
+    await waiter.until("r1", lambda digest: _e_stop_of(digest) is EStop.NONE)
     assert rig.master.view("r1").e_stop is None and robot_available(rig.master.view("r1"))
+
+
+def _e_stop_of(digest: StateDigest) -> EStop | None:
+    return digest.safety_state.e_stop if digest.safety_state is not None else None
 
 
 async def _lift_state(rig: Rig, mode: LiftMode) -> None:
