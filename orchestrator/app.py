@@ -17,6 +17,8 @@ Nothing happens on import. Resources are opened by the app's lifespan and kept i
                            worker, ...)
     app.state.background   the outbox worker and the daily retention purge, tasks on the app's clock
                            (``orchestrator.api.delivery.Background``); stopped before the engine closes
+    app.state.operations   the live dispatch loop (``orchestrator.api.live_operations.LiveDispatch``;
+                           ``None`` unless ``settings.operations.enabled``); stopped first
 
 A campus map that cannot be loaded stops the start-up with its one-line ``MapError``.
 """
@@ -31,7 +33,7 @@ import uvicorn
 from fastapi import FastAPI
 from sqlalchemy import Engine
 
-from interfaces.clock import Clock, RealClock
+from interfaces.clock import Clock, RealClock, ScaledClock
 from interfaces.tasks import cancel_and_wait
 from maps.io import load_map
 from maps.model import Site
@@ -84,9 +86,18 @@ def _lifespan(settings: Settings, clock: Clock) -> Callable[[FastAPI], AbstractA
                 )
             app.state.background = start_background(app.state.services)  # outbox worker, retention
             webhooks = _start_order_webhooks(app, settings, clock)
+            app.state.operations = None
+            if settings.operations.enabled and app.state.fleet is not None:
+                from orchestrator.api.live_operations import open_live_dispatch
+
+                app.state.operations = await open_live_dispatch(
+                    settings, app.state.site, app.state.fleet, app.state.services, clock
+                )
             try:
                 yield
             finally:
+                if app.state.operations is not None:
+                    await app.state.operations.stop()
                 if webhooks is not None:
                     await _stop_order_webhooks(app, webhooks)
                 await app.state.background.stop()
@@ -121,9 +132,18 @@ async def _stop_order_webhooks(app: FastAPI, task: asyncio.Task[object]) -> None
     await app.state.order_webhooks_client.aclose()
 
 
+def clock_of(settings: Settings) -> Clock:
+    """The clock ``settings.clock`` names: real time, or a ``ScaledClock`` for a simulation or demo."""
+    given = settings.clock
+    if given.real:
+        return RealClock()
+    return ScaledClock(given.time_factor, epoch=given.epoch, origin=given.origin)
+
+
 def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
-    """The orchestrator's HTTP app: health, map API and the console page."""
-    app = FastAPI(title="robopost orchestrator", lifespan=_lifespan(settings, clock or RealClock()))
+    """The orchestrator's HTTP app: health, map API and the console page (``clock`` defaults to
+    ``clock_of(settings)``)."""
+    app = FastAPI(title="robopost orchestrator", lifespan=_lifespan(settings, clock or clock_of(settings)))
     install_problem_handlers(app)
     install_metrics(app)
     app.include_router(map_router())

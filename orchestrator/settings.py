@@ -9,6 +9,8 @@
     security:  {keys_file: var/keys.yaml, partners: {mp: <secret>}, carts: {cart_1: <token>}, ...}
     notify:    {provider: log}                            # or webhook with webhook_url
     safety:    {fire_policy: stop, fire_policies: {b1: safe_spot}, action_timeout_s: 3.0}
+    operations: {enabled: false}                          # the live dispatch loop (needs fleet)
+    clock:     {time_factor: 1.0, epoch: null, origin: null}   # simulations and demos only
     log_level: INFO
 
 Environment variables override the file: ``ROBOPOST_`` + the path in capitals with ``__`` between the
@@ -234,6 +236,34 @@ class SafetySettings(_Section):
     teleop_max_hz: float = Field(default=20.0, gt=0)
 
 
+class OperationsSettings(_Section):
+    """The live dispatch loop (``orchestrator.api.live_operations``): off unless ``enabled`` (it needs
+    ``fleet.enabled``). A robot whose link is down for ``robot_failed_after_s`` is failed for the plan
+    (its parcels come back) and is expected back ``recovery_guess_s`` later; a shorter outage (a broker
+    restart) changes nothing. The next service day's plan starts at ``day_starts`` (local ``HH:MM``)."""
+
+    enabled: bool = False
+    robot_failed_after_s: float = Field(default=180.0, gt=0)
+    recovery_guess_s: float = Field(default=1800.0, gt=0)
+    day_starts: str = Field(default="03:00", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+
+
+class ClockSettings(_Section):
+    """The orchestrator's clock. ``time_factor`` 1 without ``epoch`` is real time (production). For a
+    simulation or demo (``robopost demo``) every part of the orchestrator runs on
+    ``ScaledClock(time_factor, epoch, origin)``, sessions and lockouts included (an 8 h console session
+    lasts 48 real minutes at 10x), so it shares one time with the simulated robots."""
+
+    time_factor: float = Field(default=1.0, gt=0, le=1000)
+    epoch: float | None = None
+    origin: float | None = None
+
+    @property
+    def real(self) -> bool:
+        """Whether this is plain real time."""
+        return self.time_factor == 1.0 and self.epoch is None
+
+
 class Settings(BaseSettings):
     """All orchestrator settings. Build with ``Settings.load``; ``Settings()`` gives the defaults."""
 
@@ -249,7 +279,15 @@ class Settings(BaseSettings):
     security: SecuritySettings = Field(default_factory=SecuritySettings)
     notify: NotifySettings = Field(default_factory=NotifySettings)
     safety: SafetySettings = Field(default_factory=SafetySettings)
+    operations: OperationsSettings = Field(default_factory=OperationsSettings)
+    clock: ClockSettings = Field(default_factory=ClockSettings)
     log_level: LogLevel = "INFO"
+
+    @model_validator(mode="after")
+    def _operations_need_the_fleet(self) -> Settings:
+        if self.operations.enabled and not self.fleet.enabled:
+            raise ValueError("operations.enabled needs fleet.enabled (legs go to robots over VDA 5050)")
+        return self
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -47,6 +47,7 @@ from orchestrator.api.delivery import (
     Heartbeat,
     PickupOutcome,
 )
+from orchestrator.api.live_operations import operations_of
 from orchestrator.api.problems import Problem, problem_response, problem_responses, status_of
 from orchestrator.api.services import Services, services_of
 from orchestrator.domain import ParcelState
@@ -430,7 +431,7 @@ def carts_router() -> APIRouter:
         response_model=VerifyOut,
         responses=problem_responses(400, 401, 403, 409, 422, 423),
     )
-    async def verify(cart: Cart, body: VerifyIn, services: ServicesDep) -> Any:
+    async def verify(cart: Cart, body: VerifyIn, request: Request, services: ServicesDep) -> Any:
         """Check a typed code: the right one opens its compartment once (the parcel is picked up).
 
         Every wrong answer — unknown, used, expired or not yet here — gets the same 403 with the
@@ -451,6 +452,7 @@ def carts_router() -> APIRouter:
         state: Literal["picked_up", "delivered"] = (
             "delivered" if opened.state is ParcelState.DELIVERED else "picked_up"
         )
+        _tell_operations(request, opened.tracking_number, cart, state)
         return VerifyOut(compartment=opened.compartment, parcel=opened.tracking_number, state=state)
 
     @router.post(
@@ -476,6 +478,8 @@ def carts_router() -> APIRouter:
             outcome = await Delivery.from_services(services).record_pickup(
                 cart, body.event_id, fingerprint, body.parcel, body.compartment, body.code_hash, at
             )
+        if not outcome.replayed:
+            _tell_operations(request, outcome.tracking_number, cart, "picked_up")
         return _pickup_out(outcome)
 
     @router.put("/compartments", response_model=CompartmentsOut, responses=problem_responses(400, 401, 422))
@@ -582,6 +586,13 @@ def _sync_out(sync: CodeSync) -> CodeSyncOut:
             for c in sync.codes
         ],
     )
+
+
+def _tell_operations(request: Request, tracking_number: str, cart: str, state: str) -> None:
+    """A parcel taken from a cart's compartment is news for the live dispatch loop (if it runs)."""
+    operations = operations_of(request.app)
+    if operations is not None and state == "picked_up":
+        operations.picked_up(tracking_number, cart)
 
 
 def _pickup_out(outcome: PickupOutcome) -> PickupOut:

@@ -56,6 +56,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AwareDatetime, BaseModel, Field
 
 from maps.model import PlaceKind, Site
+from orchestrator.api.live_operations import operations_of
 from orchestrator.api.problems import Problem, problem_responses
 from orchestrator.api.services import Services, services_of
 from orchestrator.domain.parcel import ParcelEvent
@@ -644,7 +645,11 @@ def intake_router(env: Mapping[str, str] | None = None) -> APIRouter:
         body = await read_body(request, MAX_IMPORT_BYTES)
         rows = parse_batch(request.headers.get("content-type"), body)
         destinations = destinations_of(request, services.site)
-        return await asyncio.to_thread(import_batch, services, destinations, rows, _pause_of(request))
+        report = await asyncio.to_thread(import_batch, services, destinations, rows, _pause_of(request))
+        operations = operations_of(request.app)
+        if operations is not None:  # the live dispatch loop plans them (stored first, then acted on)
+            await operations.parcels_imported(r.tracking_number for r in report.rows if r.status == "created")
+        return report
 
     @router.post(
         "/v1/parcels/{tracking_number}:sort",

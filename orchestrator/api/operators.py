@@ -79,6 +79,8 @@ from starlette.requests import HTTPConnection
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from interfaces.clock import Clock, RealClock
+from orchestrator.api.live_operations import operations_of
+from orchestrator.api.live_ports import LoggedAlarm
 from orchestrator.api.problems import Problem, problem_responses
 from orchestrator.api.services import Services, services_of
 from orchestrator.domain import DomainEvent, OrderKind, OrderState, ParcelState, SizeClass
@@ -738,7 +740,9 @@ class RevealedContact(_Model):
     phone: str
 
 
-AlarmKind = Literal["robot_offline", "robot_error", "notification_dead", "parcel_failed", "parcel_returned"]
+AlarmKind = Literal[
+    "robot_offline", "robot_error", "notification_dead", "parcel_failed", "parcel_returned", "operations"
+]
 Severity = Literal["critical", "warning", "info"]
 
 
@@ -1317,6 +1321,18 @@ def _robot_alarms(views: Sequence[RobotView]) -> list[Alarm]:
     return alarms
 
 
+def _operations_alarms(logged: Sequence[LoggedAlarm]) -> list[Alarm]:
+    """The live dispatch loop's alarms (a robot failed, a plan kept, a port that failed, ...)."""
+    severities: dict[str, Severity] = {"robot_failed": "critical", "port_failed": "critical"}
+    return [
+        Alarm(
+            alarm_id("operations", a.kind, f"{a.at:.3f}"), "operations", severities.get(a.kind, "warning"),
+            a.kind, a.text[:500], _dt(a.at),
+        )
+        for a in logged
+    ]  # fmt: skip
+
+
 def _store_alarms(services: Services) -> list[Alarm]:
     """Dead letters and failed or returned parcels (blocking)."""
     alarms: list[Alarm] = []
@@ -1371,6 +1387,9 @@ async def current_alarms(app: FastAPI) -> list[AlarmView]:
     services: Services = app.state.services
     master = _fleet_of(app)
     robots = _robot_alarms(master.views()) if master is not None else []
+    operations = operations_of(app)
+    if operations is not None:
+        robots += _operations_alarms(operations.alarms.recent())
 
     def rest() -> list[AlarmView]:
         return _with_acks(services, robots + _store_alarms(services))

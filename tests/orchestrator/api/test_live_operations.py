@@ -1,0 +1,313 @@
+"""The live dispatch loop in the real app: parcels imported over the intake API are planned, a real VDA
+5050 cart agent (simulated base) on a real Mosquitto loads them at the station, waits at the dorm's
+stop in the window, a pickup reported by the cart's API is the core's ``ParcelPickedUp``, and what
+nobody took comes back to the station. Plus the pieces: compartment numbering and directed loading,
+lift states, the link grace before a robot is failed.
+
+The app and the agent share one ``ScaledClock`` (240x, starting at 07:10 campus time, 20 virtual
+minutes — 5 real seconds — before window w1 opens: the parcels must be imported before it opens to be
+planned into it), so the whole trip takes a few real seconds; tests wait on the store and the fleet
+picture, each check woken by the next state the fleet master takes in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+import yaml
+from console_testkit import serving
+from delivery_testkit import SAMPLE_CAMPUS
+
+from interfaces.clock import ScaledClock, VirtualClock
+from interfaces.lift import LiftMode
+from maps.io import load_map
+from orchestrator.api.delivery import Delivery
+from orchestrator.api.live_operations import (
+    TOKENS_PER_DAY,
+    LiveDispatch,
+    _Run,
+    assign_compartments,
+    compartment_sizes,
+)
+from orchestrator.app import create_app
+from orchestrator.dispatch.campus import Compartments, LegKind, Size
+from orchestrator.domain import ParcelState
+from orchestrator.fleet.master import FleetMaster
+from orchestrator.fleet.orders import OrderBuilder
+from orchestrator.fleet.picture import Link
+from orchestrator.operations.messages import LiftClosed, LiftReopened, RobotFailed, RobotRecovered
+from orchestrator.operations.timebase import ServiceDay
+from orchestrator.settings import (
+    CampusSettings,
+    ClockSettings,
+    DatabaseSettings,
+    FleetSettings,
+    MqttSettings,
+    OperationsSettings,
+    SecuritySettings,
+    Settings,
+)
+from orchestrator.store.domain_repositories import ParcelRepository
+from robots.agent.agent import Agent, make_driver, make_mqtt_client
+from robots.agent.config import parse_config
+from sim.mosquitto import MosquittoBroker
+
+pytestmark = pytest.mark.integration
+
+FACTOR = 240.0
+START = dt.datetime(2026, 11, 27, 7, 10, tzinfo=ZoneInfo("Asia/Shanghai")).timestamp()
+WAIT = 60.0
+"""Real seconds a check may take before the test fails (the whole trip takes a few)."""
+
+CART_TOKEN = "cart-1-token-0123456789"
+STATION_TOKEN = "station-token-0123456789"
+
+
+# --- the pieces ---------------------------------------------------------------------------------------
+
+
+def test_compartments_are_numbered_from_one_smallest_size_first() -> None:
+    sizes = compartment_sizes(Compartments(s=2, m=1, l=1))
+    assert sizes == {1: Size.S, 2: Size.S, 3: Size.M, 4: Size.L}
+
+
+def test_loading_gives_the_smallest_free_compartment_that_fits_largest_parcels_first() -> None:
+    compartments = Compartments(s=2, m=1, l=1)
+    parcels = [("a", Size.S), ("b", Size.M), ("c", Size.S), ("d", Size.S), ("e", Size.L)]
+    got = assign_compartments(parcels, compartments, taken={1})
+    # L first: 4; then M: 3; then the S parcels: 2 is the only S left, and nothing bigger is free
+    assert got == {"e": 4, "b": 3, "a": 2}
+    assert assign_compartments([("x", Size.L)], compartments, taken={4}) == {}
+
+
+class _Live:
+    """A stand-in for ``LiveOperations``: running, records what is submitted."""
+
+    running = True
+
+    def __init__(self) -> None:
+        self.events: list[object] = []
+
+    def submit(self, event: object) -> None:
+        self.events.append(event)
+
+
+def test_a_lift_closes_on_fire_offline_or_emergency_and_only_changes_reach_the_core() -> None:
+    dispatch = LiveDispatch.__new__(LiveDispatch)
+    dispatch.site = load_map(SAMPLE_CAMPUS)
+    dispatch._closed_lifts = {}
+    live = _Live()
+    dispatch.live = live  # type: ignore[assignment]
+    for mode in (LiftMode.AGV, LiftMode.FIRE, LiftMode.FIRE, LiftMode.OFFLINE, LiftMode.HUMAN, LiftMode.AGV):
+        dispatch.lift_state("ADM-L1", mode)
+    dispatch.lift_state("NO-SUCH-LIFT", LiftMode.FIRE)
+    assert live.events == [LiftClosed("ADM-L1"), LiftReopened("ADM-L1")]
+
+
+# --- the whole loop -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Campus:
+    """The served app with the loop on, the cart agent, a client and the shared clock."""
+
+    app: object
+    client: httpx.AsyncClient
+    clock: ScaledClock
+    master: FleetMaster
+    dispatch: LiveDispatch
+
+    def parcel(self, tn: str) -> ParcelState:
+        services = self.app.state.services  # type: ignore[attr-defined]
+        with services.sessions() as session:
+            return ParcelRepository(session, services.clock, services.personal).get(tn).parcel.state
+
+    async def until(self, check: Callable[[], bool]) -> None:
+        """Until ``check()`` holds, checked again after every state the fleet master takes in."""
+        changed = asyncio.Event()
+        remove = self.master.add_state_listener(lambda *_: changed.set())
+
+        async def watch() -> None:
+            while not check():
+                changed.clear()
+                await changed.wait()
+
+        try:
+            await asyncio.wait_for(watch(), WAIT)
+        finally:
+            remove()
+
+
+def _settings(tmp_path: Path, broker: MosquittoBroker) -> Settings:
+    fleet = {
+        "orchestrator": {"username": "orchestrator", "password": "orch-secret"},
+        "robots": [{"manufacturer": "robopost", "serial": "cart_1", "kind": "cart", "password": "c1-secret"}],
+    }
+    fleet_file = tmp_path / "fleet.yaml"
+    fleet_file.write_text(yaml.safe_dump(fleet), encoding="utf-8")
+    return Settings(
+        campus=CampusSettings(map=SAMPLE_CAMPUS),
+        database=DatabaseSettings(url=f"sqlite:///{tmp_path / 'robopost.db'}"),
+        security=SecuritySettings(
+            keys_file=tmp_path / "keys.yaml",
+            partners={"station": STATION_TOKEN},
+            carts={"cart_1": CART_TOKEN},
+        ),
+        mqtt=MqttSettings(port=broker.port, embedded=False),
+        # network time-outs in virtual seconds: stretched by the factor, as the demo does
+        fleet=FleetSettings(
+            enabled=True, config=fleet_file, confirm_timeout_s=5 * FACTOR, stale_after_s=60 * FACTOR
+        ),
+        operations=OperationsSettings(enabled=True),
+        clock=ClockSettings(time_factor=FACTOR, epoch=START),
+    )
+
+
+def _cart_agent(broker: MosquittoBroker, clock: ScaledClock) -> Agent:
+    site = load_map(SAMPLE_CAMPUS)
+    builder = OrderBuilder(site)
+    station = next(p for p in site.places.values() if p.kind.value == "station")
+    x, y = builder.map_xy(station.node)
+    config = parse_config(
+        {
+            "manufacturer": "robopost",
+            "serial_number": "cart_1",
+            "kind": "cart",
+            "map_id": builder.map_of(station.node),
+            "mqtt": {"host": broker.host, "port": broker.port, "username": "cart_1", "password": "c1-secret"},
+            "state_period": 30.0,
+            "visualization_period": 30.0,
+            "driver": {
+                "type": "sim",
+                "speed": 30.0,
+                "step": 1.0,
+                "start": {"x": x, "y": y, "theta": 0.0},
+                # the students of this test come within two virtual minutes of the cart's arrival
+                "action_durations": {"waitForPickup": 120.0},
+            },
+        }
+    )
+    return Agent(config, make_driver(config, clock), make_mqtt_client(config, clock), clock)
+
+
+@pytest.fixture
+async def campus(tmp_path: Path, mqtt_broker: MosquittoBroker) -> AsyncIterator[Campus]:
+    settings = _settings(tmp_path, mqtt_broker)
+    clock = ScaledClock(FACTOR, epoch=START)
+    app = create_app(settings, clock)
+    agent = _cart_agent(mqtt_broker, clock)
+    async with serving(app) as host, httpx.AsyncClient(base_url=f"http://{host}") as client:
+        assert (await client.get("/healthz")).status_code == 200
+        await agent.start()
+        try:
+            yield Campus(app, client, clock, app.state.fleet, app.state.operations)
+        finally:
+            await agent.stop()
+
+
+async def test_imported_parcels_are_loaded_taken_to_the_stop_picked_up_or_brought_back(
+    campus: Campus,
+) -> None:
+    master = campus.master
+    await campus.until(
+        lambda: master.view("cart_1").online and master.view("cart_1").last_node_id is not None
+    )
+    rows = [
+        {"tracking_number": f"LV{i}", "recipient_name": "张三", "phone": phone, "dorm": "DORM1", "size": "S"}
+        for i, phone in enumerate(("13812341234", "13987654321", "15011112222"))
+    ]
+    imported = await campus.client.post(
+        "/v1/parcels:import", json={"parcels": rows}, headers={"Authorization": f"Bearer {STATION_TOKEN}"}
+    )
+    assert imported.status_code == 200, imported.text
+    assert imported.json()["created"] == 3
+
+    # the cart loads them at the station (compartments 1..3: S), drives to the stop, the window opens
+    await campus.until(lambda: all(campus.parcel(f"LV{i}") is ParcelState.AT_STOP for i in range(3)))
+    services = campus.app.state.services  # type: ignore[attr-defined]
+    sync = await Delivery.from_services(services).codes_for("cart_1")
+    entries = {e.tracking_number: e for e in sync.codes}
+    assert sorted(e.compartment or "" for e in entries.values()) == ["1", "2", "3"]
+
+    # a student types LV0's code on the cart (checked offline, reported as an event)
+    taken = entries["LV0"]
+    picked = await campus.client.post(
+        "/v1/carts/cart_1/pickups",
+        json={
+            "event_id": uuid.uuid4().hex,
+            "parcel": "LV0",
+            "compartment": taken.compartment,
+            "code_hash": taken.code_hash,
+        },
+        headers={"Authorization": f"Bearer {CART_TOKEN}"},
+    )
+    assert picked.status_code == 200, picked.text
+
+    # nobody comes for the other two: the cart brings them back to the station
+    await campus.until(
+        lambda: (
+            campus.parcel("LV1") is not ParcelState.AT_STOP
+            and campus.parcel("LV2") is not ParcelState.AT_STOP
+        )
+    )
+    await campus.dispatch.live.idle()  # type: ignore[union-attr]
+    ops = campus.dispatch.ops
+    assert ops is not None
+    assert ops.where["LV0"] == "picked_up" and campus.parcel("LV0") is ParcelState.PICKED_UP
+    for tn in ("LV1", "LV2"):
+        assert ops.where[tn] == "station"
+        assert campus.parcel(tn) in (ParcelState.RETURNED, ParcelState.SORTED)
+    kinds = {a.kind for a in campus.dispatch.alarms.recent()}
+    assert not kinds & {"core_error", "port_failed", "history_failed"}, campus.dispatch.alarms.recent()
+
+
+class _Executor:
+    """A stand-in for the leg executor: records cancels."""
+
+    def __init__(self) -> None:
+        self.cancelled: list[tuple[str, int]] = []
+
+    async def cancel(self, robot: str, token: int) -> None:
+        self.cancelled.append((robot, token))
+
+
+async def test_a_robot_is_failed_only_when_its_link_stays_down_and_recovers_when_it_is_back() -> None:
+    """A broker restart (the link back within ``robot_failed_after_s``) changes nothing; a robot gone
+    longer is ``RobotFailed`` (its running leg cancelled on the robot, its report no longer awaited),
+    and ``RobotRecovered`` once it is back."""
+    clock = VirtualClock(start=START)
+    dispatch = LiveDispatch.__new__(LiveDispatch)
+    dispatch.settings = Settings(operations=OperationsSettings(robot_failed_after_s=60, recovery_guess_s=900))
+    dispatch.clock = clock
+    dispatch.day = ServiceDay.of(START, "Asia/Shanghai")
+    dispatch.executor = executor = _Executor()  # type: ignore[assignment]
+    dispatch._down, dispatch._failed, dispatch._stopping = {}, set(), False
+    serial = dispatch.day.date.toordinal()
+    dispatch._runs = {serial * TOKENS_PER_DAY + 7: _Run("cart_1", 7, LegKind.DWELL, serial)}
+    live = _Live()
+    dispatch.live = live  # type: ignore[assignment]
+
+    dispatch._link_down("cart_1", Link.CONNECTIONBROKEN)
+    await clock.run_for(30)
+    dispatch._link_up("cart_1")
+    await clock.run_for(120)
+    assert live.events == [] and executor.cancelled == []
+
+    dispatch._link_down("cart_1", Link.STALE)
+    await clock.run_for(61)
+    [failed] = live.events
+    assert isinstance(failed, RobotFailed) and failed.robot == "cart_1" and "stale" in failed.reason
+    assert failed.recovered_s == pytest.approx(dispatch.day.seconds(START + 30 + 120 + 60) + 900)
+    assert executor.cancelled == [("cart_1", serial * TOKENS_PER_DAY + 7)] and dispatch._runs == {}
+    dispatch._link_down("cart_1", Link.OFFLINE)  # still failed: no second timer
+    await clock.run_for(120)
+    dispatch._link_up("cart_1")
+    assert live.events[1:] == [RobotRecovered("cart_1")]
