@@ -89,9 +89,15 @@ def _lifespan(settings: Settings, clock: Clock) -> Callable[[FastAPI], AbstractA
             app.state.operations = None
             if settings.operations.enabled and app.state.fleet is not None:
                 from orchestrator.api.live_operations import open_live_dispatch
+                from orchestrator.api.operators import publish_domain_events
 
                 app.state.operations = await open_live_dispatch(
-                    settings, app.state.site, app.state.fleet, app.state.services, clock
+                    settings,
+                    app.state.site,
+                    app.state.fleet,
+                    app.state.services,
+                    clock,
+                    published=lambda events: publish_domain_events(app, events),
                 )
             try:
                 yield

@@ -65,7 +65,7 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -80,6 +80,7 @@ from orchestrator.api.live_ports import AlarmLog, DeliveryCodes, StoreHistory
 from orchestrator.api.services import Services
 from orchestrator.dispatch.campus import Compartments, Leg, LegKind, Size
 from orchestrator.dispatch.dispatcher import Dispatcher
+from orchestrator.domain import DomainEvent
 from orchestrator.facilities import Facilities
 from orchestrator.fleet.config import FleetConfig
 from orchestrator.fleet.events import LinkChanged
@@ -190,6 +191,7 @@ class LiveDispatch:
         planner: Any | None = None,
         executor_options: ExecutorOptions | None = None,
         offload: bool = True,
+        published: Callable[[Sequence[DomainEvent]], None] = lambda _events: None,
     ) -> None:
         self.settings = settings
         self.site = site
@@ -199,6 +201,7 @@ class LiveDispatch:
         self.clock = clock
         self.planner = planner or Dispatcher(site, budget_s=REPLAN_BUDGET_S, clock=time.perf_counter)
         self.offload = offload
+        self.published = published
         self.alarms = AlarmLog(clock)
         self.live: LiveOperations | None = None
         self.day: ServiceDay | None = None
@@ -437,7 +440,7 @@ class LiveDispatch:
             legs=_Legs(self),
             codes=DeliveryCodes(self._delivery, self._indoor),
             alarms=self.alarms,
-            history=history,
+            history=_Published(history, self.published),
         )
         self.day = day
         self._runs.clear()
@@ -569,6 +572,21 @@ class LiveDispatch:
         return ParcelRepository(session, self.clock, self.services.personal)
 
 
+class _Published:
+    """``HistoryPort``: the store's, then the stored events go to ``publish`` (the console stream)."""
+
+    def __init__(self, store: StoreHistory, publish: Callable[[Sequence[DomainEvent]], None]) -> None:
+        self._store = store
+        self._publish = publish
+
+    async def append(self, events: Sequence[DomainEvent]) -> None:
+        await self._store.append(events)
+        try:
+            self._publish(events)
+        except Exception:  # the console is a viewer: its trouble must not hold the robots back
+            log.exception("operations: publishing %d parcel event(s) to the console failed", len(events))
+
+
 class _Legs:
     """``LegPort`` of ``LiveDispatch`` (its ``start_leg``/``cancel_leg``)."""
 
@@ -588,11 +606,24 @@ def operations_of(app: Any) -> LiveDispatch | None:
 
 
 async def open_live_dispatch(
-    settings: Settings, site: Site, master: FleetMaster, services: Services, clock: Clock
+    settings: Settings,
+    site: Site,
+    master: FleetMaster,
+    services: Services,
+    clock: Clock,
+    published: Callable[[Sequence[DomainEvent]], None] = lambda _events: None,
 ) -> LiveDispatch:
-    """Build and start the loop over the running fleet master (the app's lifespan)."""
+    """Build and start the loop over the running fleet master (the app's lifespan); ``published`` gets
+    the parcel events once stored (the console stream)."""
     dispatch = LiveDispatch(
-        settings, site, master.fleet, master, services, clock, executor_options=executor_options(settings)
+        settings,
+        site,
+        master.fleet,
+        master,
+        services,
+        clock,
+        executor_options=executor_options(settings),
+        published=published,
     )
     await dispatch.start()
     return dispatch
