@@ -115,7 +115,8 @@ class DemoOptions:
 
     ``mqtt_port`` None picks a free loopback port; ``grace_s`` is how long a child may take to stop
     after SIGTERM; ``ready_timeout_s`` how long each step may take to become ready; ``start_at``
-    (``HH:MM``, campus time) is the virtual time of day the simulated parts start at (None: now).
+    (``HH:MM``, campus time, or ``now``) is the virtual time of day the simulated parts start at (None:
+    the demo file's ``start_at``).
     """
 
     time_factor: float = 10.0
@@ -130,8 +131,10 @@ class DemoOptions:
     start_at: str | None = None
 
     def __post_init__(self) -> None:
-        if self.start_at is not None and not re.fullmatch(r"([01][0-9]|2[0-3]):[0-5][0-9]", self.start_at):
-            raise DemoError(f"--start-at must be a time of day HH:MM, got {self.start_at!r}")
+        if self.start_at not in (None, "now") and not re.fullmatch(
+            r"([01][0-9]|2[0-3]):[0-5][0-9]", self.start_at or ""
+        ):
+            raise DemoError(f"--start-at must be a time of day HH:MM or now, got {self.start_at!r}")
         if not 0 < self.time_factor <= 1000:
             raise DemoError(f"--time-factor must be within (0, 1000], got {self.time_factor}")
         for name in ("port", "mqtt_port"):
@@ -159,6 +162,8 @@ class DemoLayout:
     bridges: tuple[Path, ...]
     console_user: str
     timezone: str = "Asia/Shanghai"
+    start_at: str | None = None  # HH:MM campus time the simulated day starts at (None: now)
+    start_parcels: int = 60  # the station's first batch, imported as the demo starts
 
 
 def load_layout(path: Path = DEMO_FILE) -> DemoLayout:
@@ -181,6 +186,8 @@ def load_layout(path: Path = DEMO_FILE) -> DemoLayout:
             bridges=tuple(b if Path(b).is_absolute() else BRIDGE_DIR / b for b in map(Path, data["bridges"])),
             console_user=str(data.get("console_user", "demo")),
             timezone=str(data.get("timezone", "Asia/Shanghai")),
+            start_at=None if data.get("start_at") is None else str(data["start_at"]),
+            start_parcels=int(data.get("start_parcels", 60)),
         )
         ZoneInfo(layout.timezone)
     except (KeyError, TypeError, ValueError, ZoneInfoNotFoundError) as exc:
@@ -208,12 +215,13 @@ class DemoFiles:
     console_user: str
     epoch: float  # virtual epoch seconds of the simulated parts at the start
     timezone: str  # the campus's
+    cart_screens: Mapping[str, str] = field(default_factory=dict)  # cart -> its kiosk page URL
 
 
 def virtual_epoch(origin: float, start_at: str | None, timezone: str) -> float:
     """The virtual time at the real instant ``origin``: ``start_at`` (HH:MM) that day in ``timezone``,
-    or ``origin`` itself when ``start_at`` is None."""
-    if start_at is None:
+    or ``origin`` itself when ``start_at`` is None or ``now``."""
+    if start_at is None or start_at == "now":
         return origin
     hour, minute = (int(part) for part in start_at.split(":"))
     day = datetime.fromtimestamp(origin, ZoneInfo(timezone))
@@ -282,8 +290,14 @@ def write_demo_files(
     builder = OrderBuilder(site)
     factor = options.time_factor
     host = options.host
+    http_url = f"http://{host}:{options.port}"
+    _fresh_run(work)
+    station_node = next(p.node for p in site.places.values() if p.kind.value == "station")
 
     robot_files: list[str] = []
+    carts: list[dict[str, Any]] = []
+    cart_tokens: dict[str, str] = {}
+    screens: dict[str, str] = {}
     fleet_robots: list[dict[str, Any]] = []
     for robot in day.snapshot.robots:
         kind = robot.kind.value
@@ -297,6 +311,8 @@ def write_demo_files(
                 "kind": kind,
                 "password": secret,
                 "name": robot.id,
+                "home": robot.home,
+                **({"building": robot.building} if robot.building else {}),
             }
         )
         battery = round(100.0 * robot.battery.level_wh / robot.battery.capacity_wh, 1)
@@ -321,7 +337,23 @@ def write_demo_files(
         path = _dump(
             work / "robots" / f"{robot.id}.yaml", agent, f"robot {robot.id} ({kind}) at {robot.home}"
         )
-        robot_files.append(str(path))
+        if kind != "cart":
+            robot_files.append(str(path))
+            continue
+        cart_tokens[robot.id] = token = password()
+        screen = free_port(host)
+        screens[robot.id] = f"http://{host}:{screen}/"
+        carts.append(
+            {
+                "agent": str(path),
+                "cart": robot.id,
+                "compartments": robot.compartments.total,
+                "orchestrator": {"url": http_url, "token": token},
+                "data_dir": str(work / "carts" / robot.id),
+                "screen_port": screen,
+                "station_nodes": [station_node],
+            }
+        )
 
     fleet_file = _dump(
         work / "fleet.yaml",
@@ -337,7 +369,7 @@ def write_demo_files(
         bridges[building] = _dump(work / "bridges" / source.name, bridge, f"elevator bridge of {building}")
         lifts.extend(simulated)
 
-    epoch = virtual_epoch(origin, options.start_at, layout.timezone)
+    epoch = virtual_epoch(origin, options.start_at or layout.start_at, layout.timezone)
     clock = {
         "time_factor": factor,
         "epoch": epoch,
@@ -349,16 +381,42 @@ def write_demo_files(
         {**clock, "lift_tick_s": _scaled(0.05, factor, 0.1, 1.0), "lifts": lifts},
         "the simulated lift cars and controllers (sim.live.fleet)",
     )
+    gateway = {"host": host, "port": free_port(host)}
+    sms_secret, station_token = password(), password()
+    people = {"gateway": gateway, "secret": sms_secret, "seed": layout.seed, "staff": True}
+    station = {
+        "url": http_url,
+        "token": station_token,
+        "campus": str(layout.campus),
+        "seed": layout.seed,
+        "time_zone": layout.timezone,
+        "start_parcels": layout.start_parcels,
+    }
     robots_live = _dump(
         work / "live" / "robots.yaml",
-        {**clock, "robots": robot_files},
-        "the simulated fleet (sim.live.fleet)",
+        {
+            **clock,
+            "campus": str(layout.campus),
+            "robots": robot_files,
+            "carts": carts,
+            "people": people,
+            "station": station,
+        },
+        "the simulated fleet, carts, people and station (sim.live.fleet)",
+    )
+    robots_live.chmod(0o600)  # tokens
+    secrets_ = DemoSecrets(
+        cart_tokens=cart_tokens,
+        station_token=station_token,
+        sms_url=f"http://{gateway['host']}:{gateway['port']}/sms",
+        sms_secret=sms_secret,
     )
     settings = _dump(
         work / "settings.yaml",
-        orchestrator_settings(options, layout, work, mqtt_port),
+        orchestrator_settings(options, layout, work, mqtt_port, secrets_, clock=(factor, epoch, origin)),
         "the orchestrator's settings (orchestrator.settings)",
     )
+    settings.chmod(0o600)
     return DemoFiles(
         workdir=work,
         settings=settings,
@@ -374,7 +432,17 @@ def write_demo_files(
         console_user=layout.console_user,
         epoch=epoch,
         timezone=layout.timezone,
+        cart_screens=screens,
     )
+
+
+def _fresh_run(work: Path) -> None:
+    """Each demo run starts from an empty store and empty carts: its simulated day begins again at the
+    start time, and a store holding the later hours of an earlier run would contradict it. The keys
+    and the written files stay; the console login is made again."""
+    for stale in ("robopost.db", "robopost.db-wal", "robopost.db-shm", "console-login.txt"):
+        (work / stale).unlink(missing_ok=True)
+    shutil.rmtree(work / "carts", ignore_errors=True)
 
 
 def _bridge_and_lifts(
@@ -419,20 +487,57 @@ def _bridge_and_lifts(
     return building, bridge, lifts
 
 
-def orchestrator_settings(
-    options: DemoOptions, layout: DemoLayout, work: Path, mqtt_port: int
-) -> dict[str, Any]:
-    """The orchestrator's settings for the demo: fleet master on, store and keys in the work folder.
+@dataclass(frozen=True, slots=True)
+class DemoSecrets:
+    """What the orchestrator and the simulated fleet must agree on: the carts' and the station's
+    tokens, and where the SMS go (the simulated students' gateway) with its signing secret."""
 
-    This is the one place to switch the dispatch loop on once the orchestrator has a setting for it.
+    cart_tokens: Mapping[str, str]
+    station_token: str
+    sms_url: str
+    sms_secret: str
+
+
+def orchestrator_settings(
+    options: DemoOptions,
+    layout: DemoLayout,
+    work: Path,
+    mqtt_port: int,
+    secrets_: DemoSecrets,
+    *,
+    clock: tuple[float, float, float],
+) -> dict[str, Any]:
+    """The orchestrator's settings for the demo: fleet master and dispatch loop on, the simulated
+    fleet's clock ``(time_factor, epoch, origin)``, store and keys in the work folder, SMS to the
+    simulated students.
+
+    The orchestrator runs on the simulated clock (``settings.clock``), so windows, leg times and code
+    validity agree with the robots'. Time-outs that wait for an answer over the network are stretched
+    by the factor (they are virtual seconds now): order confirmation and the console's control routes.
     """
+    factor, epoch, origin = clock
     return {
         "database": {"url": f"sqlite:///{work / 'robopost.db'}"},
         "campus": {"map": str(layout.campus), "timezone": layout.timezone},
-        "http": {"host": options.host, "port": options.port},
+        # no line per request: the carts sync their codes every 30 virtual seconds
+        "http": {"host": options.host, "port": options.port, "access_log": False},
         "mqtt": {"host": options.host, "port": mqtt_port, "embedded": False},
-        "fleet": {"enabled": True, "config": "fleet.yaml"},
-        "security": {"keys_file": str(work / "var" / "keys.yaml")},
+        "fleet": {"enabled": True, "config": "fleet.yaml", "confirm_timeout_s": round(5.0 * factor, 3)},
+        # a robot is failed for the plan after its link is down this long: at least 30 real seconds,
+        # so a broker restart (everything reconnects within seconds) re-plans nothing
+        "operations": {"enabled": True, "robot_failed_after_s": round(max(180.0, 30.0 * factor), 3)},
+        "clock": {"time_factor": factor, "epoch": epoch, "origin": origin},
+        "safety": {"action_timeout_s": round(3.0 * factor, 3)},
+        "security": {
+            "keys_file": str(work / "var" / "keys.yaml"),
+            "partners": {"station": secrets_.station_token},
+            "carts": dict(secrets_.cart_tokens),
+        },
+        "notify": {
+            "provider": "webhook",
+            "webhook_url": secrets_.sms_url,
+            "webhook_secret": secrets_.sms_secret,
+        },
         "log_level": "INFO",
     }
 
@@ -973,6 +1078,8 @@ async def demo_main(options: DemoOptions, *, clock: Clock | None = None) -> int:
             campus_time = datetime.fromtimestamp(files_.epoch, ZoneInfo(files_.timezone))
             sup.say(f"simulated time started at {campus_time:%Y-%m-%d %H:%M} campus time")
             sup.say(f"console {files_.http_url}/ (login in {login}); fleet {files_.http_url}/v1/fleet")
+            for cart, url in files_.cart_screens.items():
+                sup.say(f"{cart}'s screen (the kiosk students type codes on) {url}")
             sup.say("Ctrl-C stops everything")
             failed = asyncio.ensure_future(sup.failed.wait())
             await asyncio.wait({stopped, failed}, return_when=asyncio.FIRST_COMPLETED)

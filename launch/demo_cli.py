@@ -27,7 +27,10 @@ def demo(
     grace: Annotated[float, typer.Option(help="seconds a process may take to stop before SIGKILL")] = 10.0,
     ready_timeout: Annotated[float, typer.Option(help="seconds each start-up step may take")] = 60.0,
     start_at: Annotated[
-        str | None, typer.Option(help="HH:MM campus time the simulated clock starts at (default: now)")
+        str | None,
+        typer.Option(
+            help="HH:MM campus time the simulated clock starts at, or now (default: the demo file's, 07:20)"
+        ),
     ] = None,
 ) -> None:
     """Start broker, orchestrator, elevator bridges and the simulated fleet; Ctrl-C stops them all."""

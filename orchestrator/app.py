@@ -166,12 +166,22 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
 
 
 def run(settings: Settings) -> None:
-    """Serve the app on ``settings.http.host:port`` until interrupted."""
+    """Serve the app on ``settings.http.host:port`` until interrupted; robopost's own loggers write to
+    stderr at ``settings.log_level`` (uvicorn configures only its own)."""
+    import logging
+
+    robopost = logging.getLogger("robopost")
+    if not robopost.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        robopost.addHandler(handler)
+        robopost.setLevel(settings.log_level)
     log_level = settings.log_level.lower()
     uvicorn.run(
         create_app(settings),
         host=settings.http.host,
         port=settings.http.port,
         log_level=log_level,
+        access_log=settings.http.access_log,
         ws="websockets-sansio",
     )

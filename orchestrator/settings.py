@@ -144,10 +144,11 @@ class CampusSettings(_Section):
 
 
 class HttpSettings(_Section):
-    """Where the HTTP API and console listen."""
+    """Where the HTTP API and console listen; ``access_log`` writes a line per request."""
 
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
+    access_log: bool = True
 
 
 class MqttSettings(_Section):

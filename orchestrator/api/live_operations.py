@@ -39,8 +39,11 @@ LOAD leg starts, each parcel to load gets the smallest free compartment it fits,
 first (``assign_compartments``); the staff put it there (the station screen, or the demo's simulated
 staff reading the cart's code sheet), and the LOAD's ``LegFinished`` reports those parcels moved into
 those compartments. An indoor robot's LOAD at the hand-off point takes the parcels it received at the
-MEET into the compartments the hand-off used. DWELL, HANDOFF and DELIVER legs use the stored
-compartment of each parcel; a RETURN reports every parcel the core still has on the robot.
+MEET into the compartments the hand-off used (parcels beyond its free compartments were left on the
+hand-off point's shelf, ``MAILROOM_SHELF``, and get free compartments then; parcels it took in that
+the plan gives to a later trip go on the shelf at the LOAD, so that the trip's own fit). DWELL,
+HANDOFF and DELIVER legs use the stored compartment of each parcel; a RETURN reports every parcel the
+core still has on the robot.
 Everything a leg needs is worked out when it starts (the core may be re-planning in a worker thread
 while the robot drives, so reports never read the core).
 
@@ -123,6 +126,11 @@ REPLAN_BUDGET_S = 10.0
 
 PAGE = 500
 
+MAILROOM_SHELF = 1000
+"""A MEET's parcels beyond the indoor robot's free compartments go on the hand-off point's shelf
+(the mailroom): the hand-off lists them as compartments ``MAILROOM_SHELF + 1, + 2, ...``, and the
+robot's next LOAD there puts them in compartments of its own."""
+
 START_NODE_RADIUS_M = 2.0
 """A robot with no last node this close to a node of its map is taken to stand on it."""
 
@@ -174,6 +182,8 @@ class _Run:
     day: int
     moved: tuple[str, ...] = ()  # LOAD: the parcels put in; RETURN: what is still on board
     slots: Mapping[str, str] | None = None  # LOAD: their compartments
+    needs: frozenset[str] = frozenset()  # indoor LOAD: parcels the cart's HANDOFF has not reported yet
+    partner: str | None = None  # indoor LOAD: the cart of the MEET before it
 
 
 class LiveDispatch:
@@ -218,6 +228,9 @@ class LiveDispatch:
         self._indoor = frozenset(r.serial for r in fleet.robots if r.kind.value != "cart")
         self._runs: dict[int, _Run] = {}  # executor token -> run
         self._received: dict[str, dict[str, int]] = {}  # robot -> parcel -> compartment (MEETs)
+        self._meet_partner: dict[str, str] = {}  # indoor robot -> the cart of its last MEET
+        self._handed: set[str] = set()  # parcels whose HANDOFF went to the core
+        self._held: list[tuple[_Run, LegFinished]] = []  # indoor LOADs waiting for the HANDOFF's report
         self._down: dict[str, asyncio.Task[None]] = {}  # robots whose link is down: their failing timer
         self._failed: set[str] = set()
         self._closed_lifts: dict[str, bool] = {}
@@ -297,8 +310,12 @@ class LiveDispatch:
                 if number is not None:
                     slots[pid] = number
         elif leg.kind is LegKind.MEET:
+            if leg.partner:
+                self._meet_partner[robot] = leg.partner
             taken = self._occupied(ops, robot)
             receive_into = [n for n in compartment_sizes(compartments) if n not in taken]
+            overflow = len(leg.parcels) - len(receive_into)
+            receive_into += [MAILROOM_SHELF + k for k in range(1, overflow + 1)]
         elif leg.kind is LegKind.LOAD:
             run = self._load(ops, leg, run, compartments)
         elif leg.kind is LegKind.RETURN:
@@ -344,27 +361,38 @@ class LiveDispatch:
 
     def _load(self, ops: Operations, leg: Leg, run: _Run, compartments: Compartments) -> _Run:
         robot = leg.robot
-        at_cart_station = leg.place == ops.setup.station
-        waiting = [
-            p
-            for p in leg.parcels
-            if ops.where.get(p) == STATION
-            or (not at_cart_station and (ops.where.get(p) or "").startswith("mailroom:"))
-        ]
         received = self._received.setdefault(robot, {})
-        slots = {p: received.pop(p) for p in waiting if p in received}
+        if leg.place == ops.setup.station:
+            waiting = [p for p in leg.parcels if ops.where.get(p) == STATION]
+            needs: set[str] = set()
+        else:  # a mailroom: what is there, and what the MEET took in while the cart's report is due
+            for p, n in list(received.items()):  # taken in at the MEET but not for this trip: on the shelf
+                if p not in leg.parcels and n < MAILROOM_SHELF:
+                    received[p] = MAILROOM_SHELF + n
+            shelved = {p for p in leg.parcels if (ops.where.get(p) or "").startswith("mailroom:")}
+            needs = {p for p in leg.parcels if p in received and p not in shelved}
+            waiting = [p for p in leg.parcels if p in shelved or p in needs]
+        kept = {p: received.pop(p) for p in waiting if p in received}
+        slots = {p: n for p, n in kept.items() if n < MAILROOM_SHELF}  # the rest wait on the shelf
         taken = self._occupied(ops, robot) | set(slots.values())
         rest = [(p, Size[ops.records[p].size.value]) for p in waiting if p not in slots and p in ops.records]
         slots.update(assign_compartments(rest, compartments, taken))
         moved = tuple(p for p in waiting if p in slots)
-        return replace(run, moved=moved, slots={p: str(slots[p]) for p in moved})
+        return replace(
+            run,
+            moved=moved,
+            slots={p: str(slots[p]) for p in moved},
+            needs=frozenset(needs & set(moved)),
+            partner=self._meet_partner.get(robot),
+        )
 
     def _compartments(self, ops: Operations, robot: str) -> Compartments:
         return ops.robots[robot].base.compartments
 
     def _occupied(self, ops: Operations, robot: str) -> set[int]:
         numbers = (_number(ops.records[p].compartment) for p, w in ops.where.items() if w == robot)
-        return {n for n in numbers if n is not None} | set(self._received.get(robot, {}).values())
+        received = {n for n in self._received.get(robot, {}).values() if n < MAILROOM_SHELF}
+        return {n for n in numbers if n is not None} | received
 
     def _reported(self, event: Event) -> None:
         """The executor's report → the core's event, in the core's tokens (module docstring)."""
@@ -382,12 +410,33 @@ class LiveDispatch:
         match event:
             case LegFinished() if run.kind is LegKind.LOAD:
                 event = replace(event, moved=run.moved, slots=dict(run.slots or {}))
+                if run.needs - self._handed:
+                    self._held.append((run, event))  # the parcels are not handed off for the core yet
+                    return
             case LegFinished() if run.kind is LegKind.RETURN:
                 event = replace(event, moved=run.moved)
             case LegFinished() if run.kind is LegKind.MEET:
                 kept = self._received.setdefault(run.robot, {})
                 kept.update({p: int(n) for p, n in event.slots.items() if n.isdigit()})
         live.submit(replace(event, token=run.token))
+        if isinstance(event, LegFinished | LegFailed) and run.kind is LegKind.HANDOFF:
+            if isinstance(event, LegFinished):
+                self._handed.update(event.moved)
+            self._release_held(run.robot)
+
+    def _release_held(self, cart: str) -> None:
+        """Indoor LOADs held for ``cart``'s HANDOFF report go to the core now, each with the parcels
+        that were handed off (a failed hand-off brought the others nowhere: they stay with the cart)."""
+        assert self.live is not None
+        still: list[tuple[_Run, LegFinished]] = []
+        for run, event in self._held:
+            if run.partner != cart and run.needs - self._handed:
+                still.append((run, event))
+                continue
+            moved = tuple(p for p in event.moved if p not in run.needs or p in self._handed)
+            slots = {p: n for p, n in event.slots.items() if p in moved}
+            self.live.submit(replace(event, token=run.token, moved=moved, slots=slots))
+        self._held = still
 
     # ---- service days --------------------------------------------------------------------------
 
@@ -445,6 +494,9 @@ class LiveDispatch:
         self.day = day
         self._runs.clear()
         self._received.clear()
+        self._meet_partner.clear()
+        self._handed.clear()
+        self._held.clear()
         self.live = LiveOperations(
             Operations(self.planner, setup), day, self.clock, ports, offload=self.offload
         )
@@ -630,15 +682,16 @@ async def open_live_dispatch(
 
 
 def executor_options(settings: Settings) -> ExecutorOptions:
-    """The executor's time-outs on the app's clock: those that wait for an answer over the network or
-    for a door (the bridges run in real time) are stretched by the time factor; the lift's arrival and
-    ride are motion, simulated on the same scaled clock, and keep their length."""
+    """The executor's time-outs on the app's clock, stretched by the time factor: they wait for the
+    elevator bridges and doors, which run in real time (a simulated lift car moves on the scaled clock,
+    but the bridge's door holds and polls do not), and for answers over the network."""
     base, factor = ExecutorOptions(), settings.clock.time_factor
     return replace(
         base,
         lift_request_timeout_s=base.lift_request_timeout_s * factor,
+        lift_arrival_timeout_s=base.lift_arrival_timeout_s * factor,
+        lift_ride_timeout_s=base.lift_ride_timeout_s * factor,
         door_timeout_s=base.door_timeout_s * factor,
         cancel_timeout_s=base.cancel_timeout_s * factor,
         release_timeout_s=base.release_timeout_s * factor,
-        stop_timeout_s=base.stop_timeout_s * factor,
-    )
+    )  # stop_timeout_s is not stretched: a stopping orchestrator cleans up briefly, then goes

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import queue
 import re
@@ -27,6 +28,7 @@ import httpx
 import psutil
 import pytest
 from typer.testing import CliRunner
+from websockets.sync.client import connect as ws_connect
 
 from elevator_bridge.config import load_config as load_bridge
 from launch.demo import (
@@ -50,6 +52,8 @@ from sim.mosquitto import free_port
 REPO = Path(__file__).resolve().parents[2]
 START_BOUND_S = 60.0
 STOP_BOUND_S = 30.0
+DELIVERY_BOUND_S = 120.0
+"""Real seconds the smoke test gives the first delivery (about 10 at 50x)."""
 ROBOTS = 9
 
 
@@ -485,3 +489,61 @@ def test_a_dying_process_stops_the_demo_with_an_error_on_the_embedded_broker(
     assert run.finish() == 1, "\n".join(run.lines[-40:])
     assert _all_gone(children) == []
     assert "stopped after a failure" in run.lines[-1]
+
+
+def _console_token(run: DemoRun, workdir: Path) -> str:
+    """Log in as the demo's console admin (``console-login.txt``); the bearer token."""
+    login = dict(line.split(": ", 1) for line in (workdir / "console-login.txt").read_text().splitlines())
+    answer = httpx.post(
+        f"http://127.0.0.1:{run.port}/v1/console/login",
+        json={"username": login["user"], "password": login["password"]},
+        timeout=5.0,
+    )
+    assert answer.status_code == 200, answer.text
+    token: str = answer.json()["token"]
+    return token
+
+
+@pytest.mark.integration
+def test_make_run_smoke_the_first_delivery_completes_and_ctrl_c_stops_everything(
+    tmp_path: Path, demo_run: list[DemoRun]
+) -> None:
+    """What ``make run`` starts, at 50x from 07:10 campus time: the station's first batch is imported,
+    the dispatch loop sends the carts out, window w1 opens at 07:30 (24 real seconds in), the simulated
+    students type their codes, and the console stream (the API, not a sleep) reports the first
+    completed delivery — a parcel picked up at a cart or delivered at an office door. Then Ctrl-C
+    exits 0 and leaves no process behind."""
+    workdir = tmp_path / "demo"
+    run = DemoRun(
+        workdir, "--time-factor", "50", "--start-at", "07:10", "--broker", "mosquitto", "--grace", "5"
+    )
+    demo_run.append(run)
+    run.wait_for(r"all up in ([0-9.]+) s")
+    children = run.descendants()
+    token = _console_token(run, workdir)
+    seen: list[dict[str, Any]] = []
+    with ws_connect(f"ws://127.0.0.1:{run.port}/v1/console/stream?token={token}", open_timeout=5) as ws:
+        deadline = time.monotonic() + DELIVERY_BOUND_S
+        while True:
+            left = deadline - time.monotonic()
+            assert left > 0, f"no delivery completed; parcel events seen: {seen[-10:]}\n" + "\n".join(
+                run.lines[-40:]
+            )
+            event = json.loads(ws.recv(timeout=left))
+            if event.get("type") != "parcel":
+                continue
+            seen.append(event)
+            if event["kind"] in ("pick_up", "deliver"):
+                break
+    done = seen[-1]
+    parcel = httpx.get(
+        f"http://127.0.0.1:{run.port}/v1/console/parcels/{done['id']}",
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=5.0,
+    ).json()
+    kinds = [e["kind"] for e in parcel["events"]]
+    assert kinds[0] == "receive" and kinds[-1] == done["kind"] and "load" in " ".join(kinds), kinds
+    run.proc.send_signal(signal.SIGINT)
+    assert run.finish() == 0, "\n".join(run.lines[-40:])
+    assert _all_gone(children) == []
+    print(f"first delivery: {done['id']} {done['kind']} at {done['at']}")
