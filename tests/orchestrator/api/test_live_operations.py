@@ -18,6 +18,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -38,12 +39,18 @@ from orchestrator.api.live_operations import (
     compartment_sizes,
 )
 from orchestrator.app import create_app
-from orchestrator.dispatch.campus import Compartments, LegKind, Size
+from orchestrator.dispatch.campus import Compartments, Leg, LegKind, Size
 from orchestrator.domain import ParcelState
 from orchestrator.fleet.master import FleetMaster
 from orchestrator.fleet.orders import OrderBuilder
 from orchestrator.fleet.picture import Link
-from orchestrator.operations.messages import LiftClosed, LiftReopened, RobotFailed, RobotRecovered
+from orchestrator.operations.messages import (
+    LegFinished,
+    LiftClosed,
+    LiftReopened,
+    RobotFailed,
+    RobotRecovered,
+)
 from orchestrator.operations.timebase import ServiceDay
 from orchestrator.settings import (
     CampusSettings,
@@ -311,3 +318,71 @@ async def test_a_robot_is_failed_only_when_its_link_stays_down_and_recovers_when
     await clock.run_for(120)
     dispatch._link_up("cart_1")
     assert live.events[1:] == [RobotRecovered("cart_1")]
+
+
+class _Starts:
+    """A stand-in for the leg executor: records what each leg was started with."""
+
+    def __init__(self) -> None:
+        self.started: dict[int, dict[str, object]] = {}
+
+    async def start(self, token: int, leg: Leg, **given: object) -> None:
+        self.started[token] = given
+
+
+def _ops_with(where: dict[str, str], sizes: dict[str, str]) -> SimpleNamespace:
+    """The parts of the core ``start_leg`` reads: where parcels are, their records, the robots."""
+    robots = {
+        "c1": SimpleNamespace(base=SimpleNamespace(compartments=Compartments(s=30, m=15, l=5))),
+        "r1": SimpleNamespace(base=SimpleNamespace(compartments=Compartments(s=4, m=2, l=1))),
+    }
+    records = {p: SimpleNamespace(compartment=None, size=SimpleNamespace(value=z)) for p, z in sizes.items()}
+    return SimpleNamespace(
+        where=where,
+        records=records,
+        robots=robots,
+        setup=SimpleNamespace(station="station"),
+        closed_lifts=set(),
+    )
+
+
+async def test_an_indoor_load_waits_for_the_carts_hand_off_report_and_reshelves_later_parcels() -> None:
+    """The MEET takes 9 parcels into a robot with 7 compartments (2 on the mailroom shelf); the LOAD
+    for a trip of 6 (one from the shelf) ends before the cart reports its HANDOFF: its report is held
+    until then, and the parcels the trip does not take are put back on the shelf, so the shelf parcel
+    gets a compartment of its own."""
+    parcels = [f"p{i}" for i in range(1, 10)]
+    ops = _ops_with({p: "c1" for p in parcels}, {p: "S" for p in parcels})
+    dispatch = LiveDispatch.__new__(LiveDispatch)
+    dispatch.day = ServiceDay.of(START, "Asia/Shanghai")
+    dispatch.live = live = _Live()  # type: ignore[assignment]
+    live.ops = ops  # type: ignore[attr-defined]
+    dispatch.executor = executor = _Starts()  # type: ignore[assignment]
+    dispatch.master = SimpleNamespace(view=lambda _robot: SimpleNamespace(last_node_id="n", position=None))  # type: ignore[assignment]
+    dispatch._runs, dispatch._received, dispatch._meet_partner = {}, {}, {}
+    dispatch._handed, dispatch._held = set(), []
+    base = dispatch.day.date.toordinal() * TOKENS_PER_DAY
+
+    meet = Leg("r1", LegKind.MEET, "mailroom", 0, 0, 60, parcels=tuple(parcels), partner="c1")
+    await dispatch.start_leg(1, meet)
+    assert executor.started[base + 1]["receive_into"] == [1, 2, 3, 4, 5, 6, 7, 1001, 1002]
+    dispatch._reported(
+        LegFinished(
+            "r1",
+            base + 1,
+            slots={p: str(n) for p, n in zip(parcels, [1, 2, 3, 4, 5, 6, 7, 1001, 1002], strict=True)},
+        )
+    )
+
+    trip = ("p1", "p2", "p3", "p4", "p5", "p8")
+    await dispatch.start_leg(2, Leg("r1", LegKind.LOAD, "mailroom", 0, 60, 120, parcels=trip))
+    dispatch._reported(LegFinished("r1", base + 2))
+    assert [type(e).__name__ for e in live.events] == ["LegFinished"]  # only the MEET's so far
+
+    ops.where.update({p: "mailroom:B" for p in parcels})
+    dispatch._runs[base + 3] = _Run("c1", 3, LegKind.HANDOFF, base // TOKENS_PER_DAY)
+    dispatch._reported(LegFinished("c1", base + 3, moved=tuple(parcels)))
+    handoff, load = live.events[1:]
+    assert handoff == LegFinished("c1", 3, moved=tuple(parcels))
+    assert load.token == 2 and load.moved == trip
+    assert load.slots == {"p1": "1", "p2": "2", "p3": "3", "p4": "4", "p5": "5", "p8": "6"}
