@@ -58,7 +58,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import httpx
 from pydantic import (
@@ -76,6 +76,7 @@ from interfaces.tasks import cancel_and_wait
 from maps.io import load_map
 from maps.model import PlaceKind, Site
 from orchestrator.api.intake import ImportReport, RowStatus
+from orchestrator.operations.timebase import zone as time_zone_of
 from sim.campus_day import AFTERNOON_VAN_S, MORNING_SHARE, MORNING_VAN_S, campus_day
 from sim.day.scenario import parse_time
 
@@ -159,10 +160,7 @@ class StationSection(_Section):
     @field_validator("time_zone")
     @classmethod
     def _zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"{value!r} is not an IANA time zone such as Asia/Shanghai") from None
+        time_zone_of(value)  # TimebaseError (a ValueError) naming it if unknown
         return value
 
     @field_validator("prefix")
@@ -190,7 +188,7 @@ class StationSection(_Section):
     @property
     def zone(self) -> ZoneInfo:
         """The time zone of the vans' times."""
-        return ZoneInfo(self.time_zone)
+        return time_zone_of(self.time_zone)
 
     def resolved(self, base: Path) -> StationSection:
         """This section with a relative ``campus`` taken from ``base`` (the live file's folder)."""
