@@ -39,6 +39,7 @@ from maps.io import load_map
 from maps.model import Site
 from orchestrator.api.carts import carts_router
 from orchestrator.api.console import console_files, console_router
+from orchestrator.api.console_live import console_live_router
 from orchestrator.api.control import control_router
 from orchestrator.api.delivery import start_background
 from orchestrator.api.fleet import fleet_router
@@ -159,6 +160,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     app.include_router(carts_router())
     app.include_router(operators_router())
     app.include_router(control_router())
+    app.include_router(console_live_router())
     app.include_router(metrics_router())
     app.include_router(console_router())
     app.mount("/console", console_files(), name="console")

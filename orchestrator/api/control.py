@@ -69,7 +69,7 @@ from fastapi import APIRouter, Body, FastAPI, Path, Request, WebSocket
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.websockets import WebSocketDisconnect
 
-from interfaces.lift import LIFT_TOPIC_ROOT, LiftMode, LiftState, parse_lift_topic
+from interfaces.lift import LiftMode
 from interfaces.mqtt import MqttError
 from interfaces.teleop import TeleopCommand, teleop_to_json
 from interfaces.vda5050 import Topic, TopicKind
@@ -97,6 +97,7 @@ from orchestrator.api.operators import (
 )
 from orchestrator.api.problems import Problem, problem_responses
 from orchestrator.api.services import Services, services_of
+from orchestrator.facilities.states import lift_states
 from orchestrator.fleet.errors import ActionNotConfirmedError, UnknownRobotError
 from orchestrator.fleet.events import LinkChanged
 from orchestrator.fleet.master import FleetMaster
@@ -261,29 +262,16 @@ async def _resend_on_online(app: FastAPI, master: FleetMaster, safety: FleetSafe
 
 
 async def _watch_fire(app: FastAPI, master: FleetMaster, safety: FleetSafety) -> None:
-    sub = master.mqtt.subscribe(f"{LIFT_TOPIC_ROOT}/+/+/state", qos=1)
-    try:
-        async for message in sub:
-            where = parse_lift_topic(message.topic)
-            if where is None:
-                continue
-            try:
-                state = LiftState.model_validate_json(message.payload)
-            except ValueError:
-                _log.warning("control: unreadable lift state on %s", message.topic)
-                continue
-            building, lift, _ = where
-            fire = state.current_mode is LiftMode.FIRE
-            inside = robots_in(app.state.site, master.views(), building)
-            before = safety.standing()
-            sends = safety.on_lift_state(building, lift, fire, inside)
-            if safety.standing() != before:
-                await _keep_standing(app, safety)
-            if sends:
-                _log.warning("control: fire alarm of %s %s", building, "on" if fire else "off")
-            _fire_and_forget(master, sends)
-    finally:
-        master.mqtt.unsubscribe(sub)
+    async for building, lift, state in lift_states(master.mqtt, logger=_log):
+        fire = state.current_mode is LiftMode.FIRE
+        inside = robots_in(app.state.site, master.views(), building)
+        before = safety.standing()
+        sends = safety.on_lift_state(building, lift, fire, inside)
+        if safety.standing() != before:
+            await _keep_standing(app, safety)
+        if sends:
+            _log.warning("control: fire alarm of %s %s", building, "on" if fire else "off")
+        _fire_and_forget(master, sends)
 
 
 async def _keep_standing(app: FastAPI, safety: FleetSafety) -> None:

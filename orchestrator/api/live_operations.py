@@ -56,6 +56,10 @@ time the next day: at that moment the runtime drains and stops, and the next day
 the store. A robot still on a leg then is left to finish it; its report is dropped (the new core
 planned from the store).
 
+**The console** (``api.console_live``) reads the loop through ``running_leg``, ``executing``,
+``received`` and ``runs_loop_leg`` (read only) and cancels a robot's running leg with
+``cancel_running`` (the executor's ``cancel``: the leg ends ``LegFailed("cancelled")`` as any failed leg).
+
 Not here yet: mini-program requests (``RequestCreated`` from the partner API), and parcels that were
 on a robot when the orchestrator restarted (they stay in the store as they are; the core plans only
 what is at the station, an operator returns the rest).
@@ -75,8 +79,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from interfaces.clock import Clock
-from interfaces.lift import LIFT_TOPIC_ROOT, LiftMode, LiftState, parse_lift_topic
-from interfaces.mqtt import MqttClient
+from interfaces.lift import LiftMode
 from maps.model import Site
 from orchestrator.api.delivery import Delivery
 from orchestrator.api.live_ports import AlarmLog, DeliveryCodes, StoreHistory
@@ -85,10 +88,11 @@ from orchestrator.dispatch.campus import Compartments, Leg, LegKind, Size
 from orchestrator.dispatch.dispatcher import Dispatcher
 from orchestrator.domain import DomainEvent
 from orchestrator.facilities import Facilities
+from orchestrator.facilities.states import lift_states
 from orchestrator.fleet.config import FleetConfig
 from orchestrator.fleet.events import LinkChanged
 from orchestrator.fleet.executor import ExecutorOptions, LegExecutor
-from orchestrator.fleet.legs import LegPlanner
+from orchestrator.fleet.legs import LegPlan, LegPlanner
 from orchestrator.fleet.master import FleetMaster
 from orchestrator.fleet.orders import OrderBuilder
 from orchestrator.fleet.picture import Link
@@ -267,6 +271,45 @@ class LiveDispatch:
     def ops(self) -> Operations | None:
         """The running day's core (read it on the loop, not while it re-plans: ``live.idle()``)."""
         return self.live.ops if self.live is not None else None
+
+    # ---- what the console reads (``api.console_live``) ------------------------------------------
+
+    def running_leg(self, robot: str) -> tuple[int, Leg] | None:
+        """The core token and leg ``robot`` runs now in the live core, or ``None``."""
+        ops = self.ops
+        state = ops.robots.get(robot) if ops is not None else None
+        token = state.running if state is not None else None
+        leg = ops.legs.get(token) if ops is not None and token is not None else None
+        return (token, leg) if token is not None and leg is not None else None
+
+    def executing(self, robot: str) -> tuple[LegPlan, str] | None:
+        """The executor's plan of ``robot``'s leg in progress and its stage (``drive 2/3 to N``,
+        ``lift L ...``), or ``None`` (no leg, or not planned yet)."""
+        run = self.executor._runs.get(robot)  # read only: the executor's record of the leg
+        if run is None or run.plan is None:
+            return None
+        return run.plan, run.stage
+
+    def received(self, robot: str) -> dict[str, int]:
+        """Parcels an indoor robot took in at a MEET that the core counts in only at its next LOAD:
+        parcel → compartment (those on the mailroom shelf left out)."""
+        return {p: n for p, n in self._received.get(robot, {}).items() if n < MAILROOM_SHELF}
+
+    def runs_loop_leg(self, robot: str) -> bool:
+        """Whether ``robot`` runs a leg of the live loop (the core's or the executor's view)."""
+        return self.running_leg(robot) is not None or any(run.robot == robot for run in self._runs.values())
+
+    async def cancel_running(self, robot: str) -> int | None:
+        """Cancel ``robot``'s running leg of the live loop on the robot (``LegExecutor.cancel``): it
+        ends ``LegFailed("cancelled")``, which the core takes like any failed leg (alarm ``leg_failed``,
+        the robot is free, its next leg is released). The core token cancelled, or ``None`` when the
+        robot runs no leg of the loop."""
+        running = self.executor.running().get(robot)
+        if running is None or running[0] not in self._runs:
+            return None
+        xtoken = running[0]
+        await self.executor.cancel(robot, xtoken)
+        return self._runs[xtoken].token if xtoken in self._runs else xtoken % TOKENS_PER_DAY
 
     # ---- what the APIs tell us -----------------------------------------------------------------
 
@@ -591,21 +634,8 @@ class LiveDispatch:
             live.submit(RobotFailed(robot, reason, back))
 
     async def _follow_lifts(self) -> None:
-        mqtt: MqttClient = self.master.mqtt
-        sub = mqtt.subscribe(f"{LIFT_TOPIC_ROOT}/+/+/state", qos=1)
-        try:
-            async for message in sub:
-                where = parse_lift_topic(message.topic)
-                if where is None:
-                    continue
-                try:
-                    state = LiftState.model_validate_json(message.payload)
-                except ValueError:
-                    log.warning("operations: unreadable lift state on %s", message.topic)
-                    continue
-                self.lift_state(where[1], state.current_mode)
-        finally:
-            mqtt.unsubscribe(sub)
+        async for _building, lift, state in lift_states(self.master.mqtt, logger=log):
+            self.lift_state(lift, state.current_mode)
 
     def lift_state(self, lift: str, mode: LiftMode) -> None:
         """A lift's mode: closed (``LiftClosed``) in FIRE/OFFLINE/EMERGENCY, else open; only changes
