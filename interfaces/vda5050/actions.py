@@ -23,8 +23,10 @@ actionType                blocking  scopes           parameters (JSON key: type)
                                                      stop, window: str (optional, both or neither)
 ``handoff``               HARD      NODE             role: "giver" | "taker"; peerSerialNumber: str;
                                                      compartments: int array (non-empty)
-``enterLift``             HARD      INSTANT, NODE    building, lift, floor, sessionId: str
-``exitLift``              HARD      INSTANT, NODE    building, lift, floor: str
+``enterLift``             HARD      INSTANT, NODE    building, lift, floor, sessionId: str; x, y,
+                                                     theta: number, mapId: str (optional pose)
+``exitLift``              HARD      INSTANT, NODE    building, lift, floor: str; x, y, theta: number,
+                                                     mapId: str (optional pose)
 ``setOperatingMode``      HARD      INSTANT          mode: AUTOMATIC | SEMIAUTOMATIC | MANUAL |
                                                      SERVICE | TEACHIN
 ``confirmOperatingMode``  HARD      INSTANT          operator, role: str
@@ -47,7 +49,13 @@ Meaning of the custom actions:
 - ``handoff``: transfer parcels between two robots at a handoff point; the ``giver`` opens its
   ``compartments``, the ``taker`` (``peerSerialNumber`` names the other robot) receives them.
 - ``enterLift`` / ``exitLift``: drive into / out of a lift inside the lift session ``sessionId``; the
-  node's ``mapId`` after ``exitLift`` is the arrival floor's map.
+  node's ``mapId`` after ``exitLift`` is the arrival floor's map. The optional pose (``x``, ``y``,
+  ``theta``, ``mapId``) says where to drive, for a robot that knows no lifts of its own (a plain ROS
+  navigation stack): for ``enterLift`` the cabin's centre on the boarding floor's map, heading into
+  the cabin; for ``exitLift`` the exit landing on the arrival floor's map, heading out of the cabin.
+  ``x``, ``y`` and ``theta`` come together or not at all; ``mapId`` only with them (absent: the map
+  the robot is on). Without a pose the robot must know its lifts itself (a vendor's lift
+  integration), so older senders stay valid.
 - ``setOperatingMode``: switch the robot's operating mode (reported back in ``state.operatingMode``).
 - ``confirmOperatingMode`` / ``cancelOperatingMode``: the receiving party confirms (or the requester
   withdraws) a pending mode switch (``robots.safety.modes``: handover needs a confirmation).
@@ -312,23 +320,46 @@ class Handoff(ActionParams):
     compartments: list[Annotated[int, Field(ge=0)]] = Field(min_length=1)
 
 
-class EnterLift(ActionParams):
-    """Drive into the lift of ``building`` inside lift session ``session_id``; ``floor`` is where it is."""
+class _LiftMove(ActionParams):
+    """Parameters shared by ``enterLift`` and ``exitLift``: which lift, which floor, and optionally the
+    pose to drive to (``x``, ``y``, ``theta`` together; ``map_id`` only with them)."""
 
-    action_type = ActionType.ENTER_LIFT
     building: str
     lift: str
     floor: str
+    x: float | None = None
+    y: float | None = None
+    theta: float | None = None
+    map_id: str | None = Field(default=None, min_length=1)
+
+    @model_validator(mode="after")
+    def _whole_pose_or_none(self) -> _LiftMove:
+        given = [v is not None for v in (self.x, self.y, self.theta)]
+        if any(given) and not all(given):
+            raise ValueError(f"{self.action_type.value}: give x, y and theta together, or none of them")
+        if self.map_id is not None and not all(given):
+            raise ValueError(f"{self.action_type.value}: mapId needs a pose (x, y, theta)")
+        return self
+
+    @property
+    def has_pose(self) -> bool:
+        """Whether the sender said where to drive (else the robot must know the lift itself)."""
+        return self.x is not None
+
+
+class EnterLift(_LiftMove):
+    """Drive into the lift of ``building`` inside lift session ``session_id``; ``floor`` is where it is.
+    Optional ``x``, ``y``, ``theta``, ``mapId``: the cabin's pose on that floor's map."""
+
+    action_type = ActionType.ENTER_LIFT
     session_id: str
 
 
-class ExitLift(ActionParams):
-    """Drive out of the lift at ``floor``."""
+class ExitLift(_LiftMove):
+    """Drive out of the lift at ``floor``. Optional ``x``, ``y``, ``theta``, ``mapId``: the exit
+    landing's pose on that floor's map."""
 
     action_type = ActionType.EXIT_LIFT
-    building: str
-    lift: str
-    floor: str
 
 
 class SetOperatingMode(ActionParams):

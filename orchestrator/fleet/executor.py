@@ -33,15 +33,27 @@ protocol, with existing VDA 5050 actions as instant actions:
 
 1. the previous drive ended at ``entry_node`` (the lift's landing on the boarding floor);
 2. ``request_lift(building, from_floor, lift=...)`` → ``wait_arrival()`` → ``enter()``;
-3. ``enterLift(building, lift, floor=from_floor, sessionId)``: the robot drives into the cabin;
-   FINISHED → ``entered()``;
+3. ``enterLift(building, lift, floor=from_floor, sessionId, x, y, theta, mapId)``: the robot drives
+   into the cabin; FINISHED → ``entered()``;
 4. ``ride_to(to_floor)``: doors close, ride, doors open;
-5. ``initPosition`` at ``exit_node`` on the arrival floor's map (``FleetMaster.init_position``: the
-   node's coordinates in its floor's frame, ``lastNodeId`` = the node; ``theta`` is the robot's last
-   reported heading, assuming the floors of one building share their axes);
-6. ``exit()`` → ``exitLift(building, lift, floor=to_floor)``: the robot drives out; FINISHED →
-   ``release()``;
+5. ``initPosition`` on the arrival floor's map with ``lastNodeId`` = ``exit_node``, at the robot's
+   last reported pose carried by the ride (``legs.carried_pose``: the same site point and heading, in
+   the arrival floor's frame), or at the cabin pose of step 3 carried so when the report is not on the
+   boarding floor's map;
+6. ``exit()`` → ``exitLift(building, lift, floor=to_floor, x, y, theta, mapId)``: the robot drives
+   out; FINISHED → ``release()``;
 7. the next drive starts at ``exit_node``.
+
+**Lift poses.** ``enterLift`` and ``exitLift`` carry where to drive (``legs.lift_poses``), so a robot
+that knows no lifts of its own (``robots.agent.ros_driver``: plain navigation goals) can ride: the
+cabin's centre on the boarding floor's map heading into the cabin, and the exit landing on the
+arrival floor's map heading out (the route's nodes before and after the ride, and the robot's
+heading, settle the headings where the map puts a landing at the cabin's centre). Robots with their
+own lift integration ignore them, and so do the simulated ones (``SimDriver`` stands still for its
+action duration). Step 5 puts the robot where it reported itself, not at the exit landing: a ROS robot
+told it already stands at the landing would never drive out of the cabin, and a robot that did not
+move (a simulated one) must not be told it did. Where the landing is the cabin's centre (the sample
+campus) all these are the same point.
 
 Decisions:
 
@@ -93,14 +105,25 @@ from typing import Any, TypeVar
 
 from interfaces.clock import Clock, within
 from interfaces.mqtt import MqttError
-from interfaces.vda5050 import ActionParams, ActionState, ActionStatus, EnterLift, ExitLift
+from interfaces.vda5050 import ActionParams, ActionState, ActionStatus, EnterLift, ExitLift, InitPosition
 from maps.model import Site
 from orchestrator.dispatch.campus import Leg, LegKind
 from orchestrator.facilities import DoorPass, Facilities, FacilityError, LiftSession
 from orchestrator.fleet.digest import StateDigest
 from orchestrator.fleet.errors import FleetError, OrderStateError
 from orchestrator.fleet.events import OrderEnded, OrderStatus
-from orchestrator.fleet.legs import Drive, LegPlan, LegPlanner, Passage, Ride, fleet_leg, moved_from_results
+from orchestrator.fleet.legs import (
+    Drive,
+    LegPlan,
+    LegPlanner,
+    MapPose,
+    Passage,
+    Ride,
+    carried_pose,
+    fleet_leg,
+    lift_poses,
+    moved_from_results,
+)
 from orchestrator.fleet.master import FleetMaster
 from orchestrator.fleet.tracking import InstantActionHandle, OrderHandle
 from orchestrator.operations.messages import Event, LegArrived, LegFailed, LegFinished
@@ -382,12 +405,12 @@ class LegExecutor:
         assert plan is not None  # set before the task starts
         drives = len(plan.drives)
         done = 0
-        for stage in plan.stages:
+        for i, stage in enumerate(plan.stages):
             if run.cancel_requested.is_set():
                 raise _Cancelled()
             if isinstance(stage, Ride):
                 run.stage = f"lift {stage.lift} {stage.from_floor}→{stage.to_floor}"
-                await self._ride(run, stage)
+                await self._ride(run, stage, *_neighbours(plan, i))
                 continue
             done += 1
             run.stage = f"drive {done}/{drives} to {stage.end}"
@@ -504,9 +527,13 @@ class LegExecutor:
 
     # ---- lift rides -------------------------------------------------------------------------------
 
-    async def _ride(self, run: _Run, ride: Ride) -> None:
-        """The lift protocol of the module docstring, steps 2 to 6."""
+    async def _ride(self, run: _Run, ride: Ride, approach: str | None, leave: str | None) -> None:
+        """The lift protocol of the module docstring, steps 2 to 6 (``approach``/``leave``: the route's
+        nodes before and after the ride, for the lift poses)."""
         opt = self.options
+        inside, landing = lift_poses(
+            self.site, ride, approach=approach, leave=leave, heading=self._theta(run.robot)
+        )
         client = self._client(run.robot, f"lift {ride.lift}")
         # not interruptible (it is bounded): a cancel must find the session to release it
         session = await client.request_lift(
@@ -520,19 +547,21 @@ class LegExecutor:
         await run.until(session.wait_arrival(opt.lift_arrival_timeout_s))
         await session.enter()
         run.in_cabin = True  # from here on a cancel waits until the robot is out at the exit landing
-        await self._act(
-            run,
-            EnterLift(
-                building=ride.building, lift=ride.lift, floor=ride.from_floor, session_id=session.session_id
-            ),
+        building, lift = ride.building, ride.lift
+        enter = EnterLift(
+            building=building,
+            lift=lift,
+            floor=ride.from_floor,
+            session_id=session.session_id,
+            **_pose(inside),
         )
+        await self._act(run, enter)
         await run.until(session.entered())
         await run.until(session.ride_to(ride.to_floor, opt.lift_ride_timeout_s))
-        await self._check(
-            run, await self.master.init_position(run.robot, ride.exit_node, self._theta(run.robot))
-        )
+        arrived = carried_pose(self.site, ride, self._in_cabin(run.robot, inside))
+        await self._act(run, InitPosition(**_pose(arrived), last_node_id=ride.exit_node))
         await run.until(session.exit())
-        await self._act(run, ExitLift(building=ride.building, lift=ride.lift, floor=ride.to_floor))
+        await self._act(run, ExitLift(building=building, lift=lift, floor=ride.to_floor, **_pose(landing)))
         run.session = None
         run.in_cabin = False
         try:
@@ -562,6 +591,14 @@ class LegExecutor:
         """The robot's last reported heading (0 when unknown)."""
         position = self.master.view(robot).position
         return position.theta if position is not None else 0.0
+
+    def _in_cabin(self, robot: str, inside: MapPose) -> MapPose:
+        """Where the robot stands in the cabin: its last reported pose when that is on the boarding
+        floor's map, else ``inside`` (where ``enterLift`` sent it)."""
+        position = self.master.view(robot).position
+        if position is None or position.map_id != inside.map_id:
+            return inside
+        return MapPose(position.x, position.y, position.theta, position.map_id)
 
     def _client(self, robot: str, what: str) -> Facilities:
         """The facilities client for ``robot`` (``_Failed`` if there is none)."""
@@ -629,6 +666,20 @@ class LegExecutor:
                     action_type=a.action_type,
                     result_description=a.result_description,
                 )
+
+
+def _neighbours(plan: LegPlan, index: int) -> tuple[str | None, str | None]:
+    """The route's nodes just before and just after the ride at ``plan.stages[index]`` (None when the
+    drive next to it is a single node)."""
+    before, after = plan.stages[index - 1], plan.stages[index + 1]  # a ride stands between two drives
+    approach = before.path[-2] if isinstance(before, Drive) and len(before.path) > 1 else None
+    leave = after.path[1] if isinstance(after, Drive) and len(after.path) > 1 else None
+    return approach, leave
+
+
+def _pose(pose: MapPose) -> dict[str, Any]:
+    """A ``MapPose`` as action parameters (``x``, ``y``, ``theta``, ``map_id``)."""
+    return {"x": pose.x, "y": pose.y, "theta": pose.theta, "map_id": pose.map_id}
 
 
 def _slots_of(plan: LegPlan, slots: Mapping[str, int], moved: Sequence[str]) -> dict[str, str]:

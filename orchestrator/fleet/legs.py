@@ -89,10 +89,29 @@ Decisions:
 A ``Ride`` is not an order of its own: the executor runs the lift session (``orchestrator.facilities``)
 and may send the ride as an order ``entry_node → exit_node`` whose edge ``OrderBuilder`` names
 ``Ride.edge_id``, with ``enterLift``/``exitLift`` actions; this module does not decide that protocol.
+
+**Lift poses** (``lift_poses``, ``carried_pose``): where a robot that knows no lifts of its own (plain
+ROS navigation) is sent by ``enterLift``/``exitLift`` and put by ``initPosition``, as ``MapPose``s on
+the floors' maps (``FloorFrame.to_floor``; a floor's map id is its floor id, as ``OrderBuilder``'s):
+
+- in: the cabin's centre (``Lift.cabin``) on the boarding floor's map, heading into the cabin;
+- out: the exit landing node on the arrival floor's map, heading out of the cabin;
+- carried: a pose on the boarding floor's map moved by the ride — the same site (ENU) point and
+  heading, on the arrival floor's map (the cabin only moves vertically; floors may differ in frame).
+
+The heading into the cabin is the direction from the entry landing to the cabin's centre. Maps often
+put the landing node *at* the cabin's centre (the sample campus, Open-RMF imports), where that
+direction is undefined; then, in this order: from the lift's door on the boarding floor
+(``Lift.door_positions``) to the centre, from the node the route came from (``approach``) to the
+centre, else the robot's own ``heading``. Out of the cabin likewise: centre → exit landing, centre →
+the door on the arrival floor, centre → the route's next node (``leave``), else the reverse of the way
+in (a lift entered forwards is left forwards through the same door). Points closer than
+``SAME_POINT_M`` count as one.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -112,7 +131,7 @@ from interfaces.vda5050 import (
 )
 from interfaces.vda5050.actions import StartCharging
 from maps.errors import RoutingError
-from maps.model import OUTDOOR, Site
+from maps.model import OUTDOOR, FloorFrame, Lift, Node, Site
 from maps.routing import Route, Router, Step
 from orchestrator.dispatch.campus import Leg, LegKind
 from orchestrator.fleet.errors import LegError
@@ -120,6 +139,9 @@ from orchestrator.fleet.orders import Leg as FleetLeg
 
 MIN_WAIT_S = 30.0
 """Default shortest ``waitForPickup`` timeout (s), for legs planned with (almost) no service time."""
+
+SAME_POINT_M = 0.01
+"""Two points closer than this (metres) give no direction (see "Lift poses" above)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -476,16 +498,117 @@ def _outcome(states: Sequence[ActionState | None]) -> ItemOutcome:
     return ItemOutcome.PENDING
 
 
+# ---- lift poses ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class MapPose:
+    """A pose on one map: ``x``, ``y`` (m) and ``theta`` (rad, counter-clockwise from the map's x axis)
+    in the frame of ``map_id`` (VDA 5050 ``x``, ``y``, ``theta``, ``mapId``)."""
+
+    x: float
+    y: float
+    theta: float
+    map_id: str
+
+
+def lift_poses(
+    site: Site, ride: Ride, *, approach: str | None = None, leave: str | None = None, heading: float = 0.0
+) -> tuple[MapPose, MapPose]:
+    """(into the cabin, out at the exit landing) of ``ride``: the cabin's centre on the boarding floor's
+    map heading in, and the exit landing on the arrival floor's map heading out ("Lift poses" above).
+
+    ``approach``/``leave``: the route's node before the entry landing and after the exit landing (None
+    when the route starts or ends there); ``heading``: the robot's heading on the boarding floor's map,
+    the last resort for the way in. ``LegError`` when the lift, a floor or a node is not on the map.
+    """
+    lift, entry, exit_node = _lift_of(site, ride)
+    cabin = (lift.cabin.x, lift.cabin.y)
+    from_frame, to_frame = _frame(site, ride.from_floor), _frame(site, ride.to_floor)
+    inward = _first_heading(
+        ((entry.x, entry.y), cabin),
+        (lift.door_positions.get(ride.from_floor), cabin),
+        (_xy(site, approach), cabin),
+    )
+    if inward is None:
+        inward = heading + from_frame.yaw
+    outward = _first_heading(
+        (cabin, (exit_node.x, exit_node.y)),
+        (cabin, lift.door_positions.get(ride.to_floor)),
+        (cabin, _xy(site, leave)),
+    )
+    if outward is None:
+        outward = inward + math.pi
+    return (
+        MapPose(*from_frame.to_floor(*cabin), _angle(inward - from_frame.yaw), ride.from_floor),
+        MapPose(*to_frame.to_floor(exit_node.x, exit_node.y), _angle(outward - to_frame.yaw), ride.to_floor),
+    )
+
+
+def carried_pose(site: Site, ride: Ride, pose: MapPose) -> MapPose:
+    """``pose`` (on the boarding floor's map) after the ride: the same site point and heading on the
+    arrival floor's map. ``LegError`` when ``pose`` is on another map or a floor is unknown."""
+    if pose.map_id != ride.from_floor:
+        raise LegError(
+            f"lift {ride.lift}: a pose on map {pose.map_id!r} does not ride from {ride.from_floor}"
+        )
+    from_frame, to_frame = _frame(site, ride.from_floor), _frame(site, ride.to_floor)
+    x, y = to_frame.to_floor(*from_frame.to_enu(pose.x, pose.y))
+    return MapPose(x, y, _angle(pose.theta + from_frame.yaw - to_frame.yaw), ride.to_floor)
+
+
+def _lift_of(site: Site, ride: Ride) -> tuple[Lift, Node, Node]:
+    lift = site.lifts.get(ride.lift)
+    entry, exit_node = site.nodes.get(ride.entry_node), site.nodes.get(ride.exit_node)
+    if lift is None or entry is None or exit_node is None:
+        raise LegError(
+            f"lift {ride.lift} or its landings {ride.entry_node}, {ride.exit_node} are not on the map"
+        )
+    return lift, entry, exit_node
+
+
+def _frame(site: Site, floor_id: str) -> FloorFrame:
+    floor = site.floors.get(floor_id)
+    if floor is None:
+        raise LegError(f"floor {floor_id!r} is not on the map")
+    return floor.frame
+
+
+def _xy(site: Site, node_id: str | None) -> tuple[float, float] | None:
+    node = site.nodes.get(node_id) if node_id is not None else None
+    return (node.x, node.y) if node is not None else None
+
+
+def _first_heading(
+    *pairs: tuple[tuple[float, float] | None, tuple[float, float] | None],
+) -> float | None:
+    """The ENU heading from the first to the second point of the first pair whose points are both
+    known and at least ``SAME_POINT_M`` apart; None when no pair gives one."""
+    for a, b in pairs:
+        if a is not None and b is not None and math.hypot(b[0] - a[0], b[1] - a[1]) >= SAME_POINT_M:
+            return math.atan2(b[1] - a[1], b[0] - a[0])
+    return None
+
+
+def _angle(theta: float) -> float:
+    """``theta`` wrapped to [-pi, pi] (VDA 5050's range for theta)."""
+    return math.atan2(math.sin(theta), math.cos(theta))
+
+
 __all__ = [
     "MIN_WAIT_S",
+    "SAME_POINT_M",
     "Drive",
     "ItemOutcome",
     "LegPlan",
     "LegPlanner",
+    "MapPose",
     "Passage",
     "Ride",
     "Stage",
+    "carried_pose",
     "fleet_leg",
     "item_outcomes",
+    "lift_poses",
     "moved_from_results",
 ]

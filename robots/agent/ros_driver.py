@@ -53,8 +53,22 @@ last name segment is in ``e_stop_names`` sets ``e_stop`` at level ERROR; one in
 fault (``"name: message"``). STALE is not a fault.
 
 **Actions.** Plain ROS has no hardware actions: ``initPosition`` (VDA 5050 ``x``, ``y``, ``theta``,
-``mapId``) is published on ``initialpose`` as AMCL expects; other types go to the handlers passed as
-``actions`` (e.g. the cart's locker board); anything else is ``IMPOSSIBLE``.
+``mapId``) is published on ``initialpose`` as AMCL expects; ``enterLift`` and ``exitLift`` are drives
+(below); other types go to the handlers passed as ``actions`` (e.g. the cart's locker board); anything
+else is ``IMPOSSIBLE``. A handler passed for ``enterLift`` or ``exitLift`` wins: a vendor's own lift
+integration knows its lifts better than a pose does.
+
+**Lift rides** (the orchestrator's lift protocol: ``enterLift``, ride, ``initPosition`` on the arrival
+floor's map, ``exitLift``; calling the cabin and holding its doors is the orchestrator's lift session,
+not the robot's). Each lift action carries an optional pose (``x``, ``y``, ``theta``, ``mapId``;
+``interfaces.vda5050.actions``) and the driver drives there exactly as ``navigate`` does (the same
+goal topic and odometry judge; ``SUCCESS`` when there, ``RETRY``/``IMPOSSIBLE`` as for a drive, with a
+``resultDescription``): for ``enterLift`` the cabin's centre on the boarding floor's map, for
+``exitLift`` the exit landing on the map the robot is on after ``initPosition``. A missing ``mapId``
+means the odometry's map. Without a pose a plain navigation stack cannot know where the cabin is:
+``IMPOSSIBLE``, with a ``resultDescription`` saying the robot needs that pose (also for a partial or
+non-numeric pose). A ``mapId`` other than the odometry's is waited for up to ``stall_timeout`` (the
+base reports the map an ``initialpose`` moved it to only with its next odometry), then ``IMPOSSIBLE``.
 
 **QoS.** Commands are reliable (depth 10, volatile: a late subscriber never gets a stale goal). Sensor
 subscriptions are best effort, which matches reliable and best-effort publishers alike (vendor drivers
@@ -84,7 +98,7 @@ from std_msgs.msg import Float64
 from std_srvs.srv import Trigger
 
 from interfaces.clock import Clock, RealClock
-from robots.agent.driver import DriverResult, Pose, Readout
+from robots.agent.driver import ActionOutcome, DriverResult, Pose, Readout
 from robots.agent.readout_feed import ReadoutFeed, ReadoutStream
 from robots.rosutil import (
     E_STOP_STATUS,
@@ -100,8 +114,11 @@ from robots.rosutil import (
 )
 from robots.safety.report import DiagnosticArray as SafetyDiagnostics
 
-ActionHandler = Callable[[Mapping[str, Any]], Awaitable[DriverResult]]
+ActionHandler = Callable[[Mapping[str, Any]], Awaitable[DriverResult | ActionOutcome]]
 """A hardware action the ROS driver delegates (e.g. to the locker board): parameters → result."""
+
+LIFT_DESTINATIONS = {"enterLift": "the cabin", "exitLift": "the exit landing"}
+"""The lift actions the driver drives itself (module doc, "Lift rides"), and where each one goes."""
 
 AcknowledgeHandler = Callable[[], str | None]
 """The reset key's action (``on_acknowledge``): None when every latch was cleared, else why not."""
@@ -249,14 +266,19 @@ class RosDriver:
             self._publish_stop()
         return verdict
 
-    async def run_action(self, action_type: str, parameters: Mapping[str, Any]) -> DriverResult:
-        """``initPosition`` over ROS, delegated types through their handler, anything else IMPOSSIBLE."""
+    async def run_action(
+        self, action_type: str, parameters: Mapping[str, Any]
+    ) -> DriverResult | ActionOutcome:
+        """``initPosition`` over ROS, delegated types through their handler, ``enterLift``/``exitLift``
+        without a handler as drives to their pose, anything else IMPOSSIBLE (module doc)."""
         if action_type == "initPosition":
             return await self._init_position(parameters)
         handler = self._actions.get(action_type)
-        if handler is None:
-            return DriverResult.IMPOSSIBLE
-        return await handler(parameters)
+        if handler is not None:
+            return await handler(parameters)
+        if action_type in LIFT_DESTINATIONS:
+            return await self._lift_drive(action_type, parameters)
+        return DriverResult.IMPOSSIBLE
 
     def readout(self) -> Readout:
         """The latest readout (``pose`` is None until the first odometry message)."""
@@ -493,6 +515,46 @@ class RosDriver:
         self._publishers["initial_pose"].publish(msg)
         return DriverResult.SUCCESS
 
+    async def _lift_drive(
+        self, action_type: str, parameters: Mapping[str, Any]
+    ) -> DriverResult | ActionOutcome:
+        """``enterLift``/``exitLift``: drive to the pose they carry (module doc, "Lift rides")."""
+        where = LIFT_DESTINATIONS[action_type]
+        try:
+            goal = _lift_goal(parameters)
+        except ValueError as exc:
+            return ActionOutcome(DriverResult.IMPOSSIBLE, f"{action_type}: {exc}")
+        if goal is None:
+            return ActionOutcome(
+                DriverResult.IMPOSSIBLE,
+                f"{action_type}: this robot needs the pose of {where} (x, y, theta, mapId): "
+                "it has no lift integration of its own",
+            )
+        if not await self._reach_map(goal.map_id):
+            here = self._latest.pose.map_id if self._latest.pose is not None else ""
+            return ActionOutcome(
+                DriverResult.IMPOSSIBLE,
+                f"{action_type}: {where} is on map {goal.map_id!r}, the robot on {here!r}",
+            )
+        result = await self.navigate(goal)
+        if result is DriverResult.SUCCESS:
+            return result
+        return ActionOutcome(result, f"{action_type}: the drive to {where} ended {result.value}")
+
+    async def _reach_map(self, map_id: str) -> bool:
+        """Whether the odometry is on ``map_id`` (or on no known map), waiting up to ``stall_timeout``
+        for it: right after ``initPosition`` the base has not reported its new map yet."""
+        stream = self._feed.subscribe()
+        give_up = self._clock.monotonic() + self._config.stall_timeout
+        try:
+            while not _on_map(self._latest.pose, map_id):
+                if self._clock.monotonic() >= give_up:
+                    return False
+                await self._next_readout(stream)
+        finally:
+            stream.close()
+        return True
+
 
 @dataclass(slots=True)
 class _GoalWatch:
@@ -539,6 +601,29 @@ class _GoalWatch:
         if distance < self.best - self.config.progress_step:
             self.best = distance
             self.last_progress = now
+
+
+def _lift_goal(parameters: Mapping[str, Any]) -> Pose | None:
+    """The pose a lift action carries (``x``, ``y``, ``theta``, optional ``mapId``; module doc), None
+    when it carries none; ``ValueError`` with why for a partial or unusable one."""
+    given = [key for key in ("x", "y", "theta") if parameters.get(key) is not None]
+    if not given:
+        return None
+    if len(given) < 3:
+        raise ValueError(f"a pose needs x, y and theta together, got only {', '.join(given)}")
+    values = [parameters[key] for key in ("x", "y", "theta")]
+    if any(isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) for v in values):
+        raise ValueError(f"x, y and theta must be finite numbers, got {values}")
+    map_id = parameters.get("mapId")
+    if map_id is not None and not isinstance(map_id, str):
+        raise ValueError(f"mapId must be a string, got {map_id!r}")
+    x, y, theta = (float(v) for v in values)
+    return Pose(x, y, theta, map_id or "")
+
+
+def _on_map(here: Pose | None, map_id: str) -> bool:
+    """Whether a goal on ``map_id`` ("": any) may be driven from ``here`` (as ``navigate`` judges it)."""
+    return not map_id or here is None or not here.map_id or here.map_id == map_id
 
 
 def _localization(status: DiagnosticStatus) -> tuple[float, bool] | None:

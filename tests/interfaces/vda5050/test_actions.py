@@ -223,3 +223,69 @@ def test_factsheet_declares_our_actions(schemas: OfficialSchemas) -> None:
     assert declared["cancelOrder"].action_parameters is None
     assert [s.value for s in declared["openCompartment"].action_scopes] == ["INSTANT", "NODE"]
     schemas.check(TopicKind.FACTSHEET, to_json(sample_factsheet()))
+
+
+LIFT_POSES: list[ActionParams] = [
+    EnterLift(
+        building="H", lift="LA", floor="H1", session_id="s-9", x=200.0, y=20.0, theta=1.57, map_id="H1"
+    ),
+    ExitLift(building="H", lift="LA", floor="H3", x=200.0, y=18.5, theta=-1.57, map_id="H3"),
+    ExitLift(building="H", lift="LA", floor="H3", x=0.0, y=0.0, theta=0.0),
+]
+
+
+@pytest.mark.parametrize("params", LIFT_POSES, ids=lambda p: f"{type(p).action_type.value}-{p.map_id}")
+def test_lift_poses_round_trip_and_validate_against_the_schema(
+    params: ActionParams, schemas: OfficialSchemas
+) -> None:
+    """enterLift/exitLift with the optional pose (x, y, theta, mapId) go out as plain key/values that the
+    2.1 schema accepts, and read back the same (a zero pose is a pose, not "none")."""
+    action = make_action(params)
+    values = action_parameters(action)
+    assert {"x", "y", "theta"} <= set(values)
+    assert read_action(Action.model_validate(to_json(action))) == params
+    schemas.check(TopicKind.INSTANT_ACTIONS, to_json(headers().make(InstantActions, actions=[action])))
+
+
+def test_lift_actions_without_a_pose_stay_as_before() -> None:
+    """Without a pose nothing new is sent (older robots see the parameters they know) and has_pose is
+    False; received integers read as numbers."""
+    enter = EnterLift(building="H", lift="LA", floor="H1", session_id="s")
+    assert set(action_parameters(make_action(enter))) == {"building", "lift", "floor", "sessionId"}
+    assert not enter.has_pose
+    read = read_action(_action("exitLift", building="H", lift="LA", floor="H3", x=3, y=-1, theta=0))
+    assert isinstance(read, ExitLift) and read.has_pose and (read.x, read.y, read.theta) == (3.0, -1.0, 0.0)
+    assert read.map_id is None
+
+
+@pytest.mark.parametrize(
+    ("action", "reason"),
+    [
+        (_action("enterLift", building="H", lift="LA", floor="H1", sessionId="s", x=1.0, y=2.0), r"together"),
+        (_action("exitLift", building="H", lift="LA", floor="H3", theta=0.5), r"together"),
+        (_action("exitLift", building="H", lift="LA", floor="H3", mapId="H3"), r"mapId needs a pose"),
+        (_action("exitLift", building="H", lift="LA", floor="H3", x="1", y=0, theta=0), r"parameter x"),
+        (_action("exitLift", building="H", lift="LA", floor="H3", x=1, y=0, theta=0, mapId=""), r"mapId"),
+    ],
+)
+def test_partial_or_bad_lift_poses_are_refused(action: Action, reason: str) -> None:
+    """A pose is all of x, y, theta or nothing; mapId only with one; values are typed strictly."""
+    with pytest.raises(ActionError, match=reason):
+        read_action(action)
+
+
+def test_factsheet_declares_the_lift_pose_as_optional() -> None:
+    """The factsheet declares x, y, theta (NUMBER) and mapId (STRING) of both lift actions optional,
+    the lift's names required."""
+    declared = {a.action_type: a for a in agv_actions([ActionType.ENTER_LIFT, ActionType.EXIT_LIFT])}
+    for kind in ("enterLift", "exitLift"):
+        parameters = {
+            p.key: (p.value_data_type, p.is_optional) for p in declared[kind].action_parameters or []
+        }
+        assert parameters["x"] == parameters["y"] == parameters["theta"] == (ValueDataType.NUMBER, True)
+        assert parameters["mapId"] == (ValueDataType.STRING, True)
+        assert parameters["building"] == parameters["floor"] == (ValueDataType.STRING, False)
+    assert declared["enterLift"].action_parameters is not None
+    assert ("sessionId", ValueDataType.STRING, False) in [
+        (p.key, p.value_data_type, p.is_optional) for p in declared["enterLift"].action_parameters
+    ]

@@ -13,12 +13,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+import math
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 import pytest
 from campus_fixtures import build_small_site
+from ros_fixtures import RosEnv
 
 from elevator_bridge.app import build_driver
 from elevator_bridge.config import parse_config as parse_bridge_config
@@ -35,11 +37,13 @@ from orchestrator.fleet.legs import LegPlanner
 from orchestrator.operations.messages import Event, LegArrived, LegFailed, LegFinished
 from robots.agent.agent import SIM_ACTION_DURATIONS, Agent, make_driver, make_mqtt_client
 from robots.agent.config import parse_config as parse_agent_config
-from robots.agent.driver import DriverResult
+from robots.agent.driver import DriverResult, Pose, RobotDriver
+from robots.agent.ros_driver import RosDriver, RosDriverConfig
 from robots.agent.sim_driver import NAVIGATE, SimDriver
 from sim.lift import LiftCar, LiftCarConfig
 from sim.lift_iot import IotBoxSim
 from sim.mosquitto import MosquittoBroker
+from sim.ros_base import BaseConfig, SimulatedBase
 
 pytestmark = pytest.mark.integration
 
@@ -62,6 +66,7 @@ class World:
     lift: LiftWatch
     door_commands: Subscription
     reports: asyncio.Queue[Event] = field(default_factory=asyncio.Queue)
+    ros: RosIndoor | None = None
 
     async def report(self, kind: type[E]) -> E:
         """The next report; it must be of ``kind``."""
@@ -93,6 +98,45 @@ class LiftWatch:
             return self.latest
 
         return await asyncio.wait_for(watch(), WAIT)
+
+
+@dataclass
+class RosIndoor:
+    """The indoor robot on ROS 2: its ``RosDriver``, the simulated base it drives, and the hardware
+    actions its handlers carried out (``openCompartment``, ``waitForPickup``: done at once)."""
+
+    driver: RosDriver
+    base: SimulatedBase
+    handled: list[str]
+
+
+def _ros_indoor(ros: RosEnv, x: float, y: float) -> RosIndoor:
+    """A fast simulated base on H1 at (x, y) and a RosDriver for it (neither started yet)."""
+    handled: list[str] = []
+
+    def handler(kind: str) -> Callable[[Mapping[str, Any]], Awaitable[DriverResult]]:
+        async def run(parameters: Mapping[str, Any]) -> DriverResult:
+            del parameters
+            handled.append(kind)
+            return DriverResult.SUCCESS
+
+        return run
+
+    base = SimulatedBase(
+        BaseConfig(
+            namespace=ros.namespace,
+            map_id="H1",
+            start=Pose(x, y, 0.0, "H1"),
+            speed=20.0,
+            turn_rate=50.0,
+            odometry_rate=50.0,
+        )
+    )
+    config = RosDriverConfig(
+        namespace=ros.namespace, default_map_id="H1", nominal_speed=20.0, stall_timeout=2.0
+    )
+    actions = {kind: handler(kind) for kind in ("openCompartment", "waitForPickup")}
+    return RosIndoor(RosDriver(config, actions=actions), base, handled)
 
 
 def _agent_config(broker: MosquittoBroker, serial: str, map_id: str, x: float, y: float) -> Any:
@@ -142,7 +186,9 @@ def _bridge_config() -> Any:
 
 @pytest.fixture
 async def make_world(mqtt_broker: MosquittoBroker) -> AsyncIterator[Callable[..., Awaitable[World]]]:
-    """``await make_world(start_floor=..., floor_travel_s=...)``: everything started; stopped at the end."""
+    """``await make_world(start_floor=..., floor_travel_s=..., cabin=..., ros=...)``: everything started;
+    stopped at the end. ``cabin``: where lift LA's cabin centre is (default: at its landings, (200, 20));
+    ``ros``: the indoor robot runs on ROS 2 (``RosDriver`` and ``sim.ros_base``) in that environment."""
     stops: list[Callable[[], Awaitable[Any]]] = []
     config = MqttConfig(host=mqtt_broker.host, port=mqtt_broker.port)
 
@@ -152,9 +198,17 @@ async def make_world(mqtt_broker: MosquittoBroker) -> AsyncIterator[Callable[...
         stops.append(mqtt.disconnect)
         return mqtt
 
-    async def make(start_floor: str = "H1", floor_travel_s: float = 0.3) -> World:
+    async def make(
+        start_floor: str = "H1",
+        floor_travel_s: float = 0.3,
+        cabin: tuple[float, float] | None = None,
+        ros: RosEnv | None = None,
+    ) -> World:
         clock = RealClock()
         site = build_small_site()
+        if cabin is not None:
+            lift = site.lifts["LA"]
+            site.lifts["LA"] = replace(lift, cabin=replace(lift.cabin, x=cabin[0], y=cabin[1]))
         # the lift: car, IoT box, bridge (with door D)
         car = LiftCar(
             LiftCarConfig(
@@ -214,12 +268,19 @@ async def make_world(mqtt_broker: MosquittoBroker) -> AsyncIterator[Callable[...
         )
         # the robots: the cart at the station S, the indoor robot at the lift's landing h1 on H1
         drivers: dict[str, SimDriver] = {}
+        indoor_ros = _ros_indoor(ros, 200.0, 20.0) if ros is not None else None
         with master.subscribe() as events:
             for serial, map_id, (x, y) in ((CART, "outdoor", (0.0, 0.0)), (INDOOR, "H1", (200.0, 20.0))):
                 agent_config = _agent_config(mqtt_broker, serial, map_id, x, y)
-                driver = make_driver(agent_config, clock)
-                assert isinstance(driver, SimDriver)
-                drivers[serial] = driver
+                driver: RobotDriver
+                if serial == INDOOR and indoor_ros is not None:
+                    indoor_ros.base.start()
+                    stops.append(_closer(indoor_ros.base))  # closed after the agent stopped
+                    driver = indoor_ros.driver
+                else:
+                    simulated = make_driver(agent_config, clock)
+                    assert isinstance(simulated, SimDriver)
+                    driver = drivers[serial] = simulated
                 agent = Agent(agent_config, driver, make_mqtt_client(agent_config, clock), clock)
                 await agent.start()
                 stops.append(agent.stop)
@@ -231,11 +292,23 @@ async def make_world(mqtt_broker: MosquittoBroker) -> AsyncIterator[Callable[...
         stops.append(executor.stop)  # first to stop: legs cancelled while the robots still listen
         await door_commands.wait_granted()
         await lift.until(lambda s: s.current_mode is LiftMode.AGV or LiftMode.AGV in s.available_modes)
-        return World(site, master, executor, car, drivers, lift, door_commands, reports)
+        if indoor_ros is not None:  # the base's first odometry: the robot knows where it stands
+            stream = indoor_ros.driver.readouts()
+            while indoor_ros.driver.readout().pose is None:
+                await asyncio.wait_for(stream.get(), WAIT)
+            stream.close()
+        return World(site, master, executor, car, drivers, lift, door_commands, reports, indoor_ros)
 
     yield make
     for stop in reversed(stops):
         await stop()
+
+
+def _closer(base: SimulatedBase) -> Callable[[], Awaitable[None]]:
+    async def close() -> None:
+        base.close()
+
+    return close
 
 
 async def _cancel(task: asyncio.Task[Any]) -> None:
@@ -300,6 +373,10 @@ async def test_indoor_delivery_upstairs_through_the_lift(make_world: Callable[..
     assert (enter["building"], enter["lift"], enter["floor"]) == ("H", "LA", "H1")
     assert (init["mapId"], init["lastNodeId"], init["x"], init["y"]) == ("H3", "h3a", 200.0, 20.0)
     assert (exit_["lift"], exit_["floor"]) == ("LA", "H3")
+    # the lift poses: LA's landings are at the cabin's centre, so the way in is the robot's own heading
+    # (it has not moved yet: 0) and the way out the route's next node h3b, due east (0)
+    assert _pose_of(enter) == (200.0, 20.0, 0.0, "H1")
+    assert _pose_of(exit_) == (200.0, 20.0, 0.0, "H3")
     assert log[3].parameters["compartment"] == log[4].parameters["compartment"] == 2
     pose = world.drivers[INDOOR].pose
     assert (round(pose.x, 3), round(pose.y, 3), pose.map_id) == (220.0, 30.0, "H3")
@@ -313,6 +390,77 @@ async def test_indoor_delivery_upstairs_through_the_lift(make_world: Callable[..
     opened = json.loads((await asyncio.wait_for(world.door_commands.get(), WAIT)).payload)
     closed = json.loads((await asyncio.wait_for(world.door_commands.get(), WAIT)).payload)
     assert (opened["open"], closed["open"]) == (True, False)  # held for the robot, then let go
+
+
+def _pose_of(parameters: dict[str, Any]) -> tuple[float, float, float, str]:
+    """The lift pose sent with an enterLift/exitLift (rounded to mm and mrad)."""
+    x, y, theta = (round(float(parameters[k]), 3) for k in ("x", "y", "theta"))
+    return x, y, theta, str(parameters["mapId"])
+
+
+async def test_lift_poses_with_the_cabin_behind_the_landings(
+    make_world: Callable[..., Awaitable[World]],
+) -> None:
+    """With LA's cabin centre 1.5 m north of its landings, enterLift carries that centre on H1's map
+    facing north (from the landing into the cabin) and exitLift the landing h3a on H3's map facing
+    south (out of the cabin); initPosition puts the robot where it reported itself on H1 (the simulated
+    robot does not move for enterLift), carried to H3 — so it still starts the office drive at h3a."""
+    world = await make_world(cabin=(200.0, 21.5))
+    await world.executor.start(12, _deliver_upstairs(), start_node="h1", slots={"p7": 2})
+    assert await world.report(LegArrived) == LegArrived(INDOOR, 12)
+    assert await world.report(LegFinished) == LegFinished(INDOOR, 12, ("p7",), {})
+
+    enter, init, exit_ = (r.parameters for r in world.drivers[INDOOR].action_log[:3])
+    north, south = round(math.pi / 2, 3), round(-math.pi / 2, 3)
+    assert _pose_of(enter) == (200.0, 21.5, north, "H1")
+    assert _pose_of(exit_) == (200.0, 20.0, south, "H3")
+    assert (init["x"], init["y"], init["mapId"], init["lastNodeId"]) == (200.0, 20.0, "H3", "h3a")
+    pose = world.drivers[INDOOR].pose
+    assert (round(pose.x, 3), round(pose.y, 3), pose.map_id) == (220.0, 30.0, "H3")
+
+
+async def test_a_ros_robot_rides_the_lift_on_the_poses(
+    make_world: Callable[..., Awaitable[World]], ros_env: RosEnv
+) -> None:
+    """The indoor robot on ROS 2 (RosDriver, simulated base; no lift integration of its own) delivers
+    upstairs with LA's cabin 1.5 m north of the landings: enterLift drives the base into the cabin on
+    H1's map facing north, initPosition moves it to the same spot on H3's map, exitLift drives it out
+    to the landing h3a facing south, and the office drive ends at the office on H3: LegFinished."""
+    world = await make_world(cabin=(200.0, 21.5), ros=ros_env)
+    assert world.ros is not None
+    driver, base = world.ros.driver, world.ros.base
+    seen: list[Pose] = []
+    stream = driver.readouts()
+
+    async def track() -> None:
+        async for readout in stream:
+            if readout.pose is not None and not readout.driving:
+                seen.append(readout.pose)  # where the base stood still
+
+    tracker = asyncio.ensure_future(track())
+    try:
+        await world.executor.start(13, _deliver_upstairs(), start_node="h1", slots={"p7": 2})
+        assert await world.report(LegArrived) == LegArrived(INDOOR, 13)
+        assert await world.report(LegFinished) == LegFinished(INDOOR, 13, ("p7",), {})
+    finally:
+        stream.close()
+        await _cancel(tracker)
+
+    def stood(x: float, y: float, theta: float, map_id: str) -> int:
+        """The first index in ``seen`` where the base stood at that pose (ValueError if never)."""
+        return next(
+            i
+            for i, p in enumerate(seen)
+            if p.map_id == map_id and math.hypot(p.x - x, p.y - y) < 0.1 and abs(p.theta - theta) < 0.05
+        )
+
+    in_cabin = stood(200.0, 21.5, math.pi / 2, "H1")
+    carried = stood(200.0, 21.5, math.pi / 2, "H3")
+    at_landing = stood(200.0, 20.0, -math.pi / 2, "H3")
+    assert in_cabin < carried < at_landing
+    end = base.pose
+    assert end.map_id == "H3" and math.hypot(end.x - 220.0, end.y - 30.0) < 0.1
+    assert world.ros.handled == ["openCompartment", "waitForPickup"]
 
 
 async def test_cancelled_leg_releases_the_lift(make_world: Callable[..., Awaitable[World]]) -> None:

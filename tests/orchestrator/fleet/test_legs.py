@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+from dataclasses import replace
+
 import pytest
 from vda5050_samples import OfficialSchemas, headers
 
@@ -19,7 +22,7 @@ from interfaces.vda5050 import (
     read_action,
     to_json,
 )
-from maps.model import OUTDOOR, Place, PlaceKind, Site
+from maps.model import OUTDOOR, FloorFrame, Place, PlaceKind, Site
 from maps.routing import Router
 from orchestrator.dispatch.campus import Leg, LegKind
 from orchestrator.fleet import LegError, OrderBuilder
@@ -28,10 +31,13 @@ from orchestrator.fleet.legs import (
     ItemOutcome,
     LegPlan,
     LegPlanner,
+    MapPose,
     Passage,
     Ride,
+    carried_pose,
     fleet_leg,
     item_outcomes,
+    lift_poses,
     moved_from_results,
 )
 from orchestrator.fleet.orders import Leg as FleetLeg
@@ -437,3 +443,77 @@ def test_moved_per_kind(planner: LegPlanner, small_site: Site) -> None:
     a = drop.end_actions
     states = [_state(a[0], F), _state(a[1], F), _state(a[2], F), _state(a[3], X, "timeout: not taken")]
     assert moved_from_results(drop, states) == ("q1",)
+
+
+# ---- lift poses ------------------------------------------------------------------------------------
+
+RIDE_LA = Ride("H", "LA", "H1", "H3", "h1", "h3a")
+
+
+def _rounded(pose: MapPose) -> tuple[float, float, float, str]:
+    return round(pose.x, 6), round(pose.y, 6), round(pose.theta, 6), pose.map_id
+
+
+def test_lift_poses_face_from_the_landing_into_the_cabin_and_out_again(small_site: Site) -> None:
+    """A cabin centre 1.5 m north of both landings: in = the centre on H1's map facing north, out = the
+    exit landing on H3's map facing south; the route's neighbours and the robot's heading do not count
+    when the landings give the way."""
+    lift = small_site.lifts["LA"]
+    small_site.lifts["LA"] = replace(lift, cabin=replace(lift.cabin, y=21.5))
+    inside, out = lift_poses(small_site, RIDE_LA, approach="h1b", leave="h3b", heading=3.0)
+    assert _rounded(inside) == (200.0, 21.5, round(math.pi / 2, 6), "H1")
+    assert _rounded(out) == (200.0, 20.0, round(-math.pi / 2, 6), "H3")
+
+
+def test_landings_at_the_cabin_centre_take_the_lift_door(small_site: Site) -> None:
+    """Landings at the cabin's centre (as on the sample campus) give no direction: the lift's door on
+    each floor does (door south of the centre → in facing north, out facing south)."""
+    lift = small_site.lifts["LA"]
+    small_site.lifts["LA"] = replace(lift, door_positions={"H1": (200.0, 19.3), "H3": (200.0, 19.3)})
+    inside, out = lift_poses(small_site, RIDE_LA, approach="h1b", leave="h3b")
+    assert _rounded(inside) == (200.0, 20.0, round(math.pi / 2, 6), "H1")
+    assert _rounded(out) == (200.0, 20.0, round(-math.pi / 2, 6), "H3")
+
+
+def test_without_doors_the_route_and_then_the_robot_decide(small_site: Site) -> None:
+    """No door either: in faces from the route's previous node (h1b, east of LA → west), out toward the
+    next node (h3b → east); without neighbours, in is the robot's heading and out its reverse."""
+    inside, out = lift_poses(small_site, RIDE_LA, approach="h1b", leave="h3b", heading=1.0)
+    assert (round(inside.theta, 6), round(out.theta, 6)) == (round(math.pi, 6), 0.0)
+    inside, out = lift_poses(small_site, RIDE_LA, heading=1.0)
+    assert (round(inside.theta, 6), round(out.theta, 6)) == (1.0, round(1.0 - math.pi, 6))
+
+
+def test_lift_poses_are_in_each_floors_frame(small_site: Site) -> None:
+    """H3's map turned a quarter (origin at ENU (200, 0)): the exit landing (200, 20) is (20, 0) there and
+    an ENU heading south (-pi/2) reads -pi; the boarding floor's robot heading is in H1's frame."""
+    small_site.floors["H3"] = replace(small_site.floors["H3"], frame=FloorFrame(200.0, 0.0, math.pi / 2))
+    lift = small_site.lifts["LA"]
+    small_site.lifts["LA"] = replace(lift, cabin=replace(lift.cabin, y=21.5))
+    _, out = lift_poses(small_site, RIDE_LA)
+    assert _rounded(out) == (20.0, 0.0, round(-math.pi, 6), "H3")
+    carried = carried_pose(small_site, RIDE_LA, MapPose(200.0, 21.5, math.pi / 2, "H1"))
+    assert _rounded(carried) == (21.5, 0.0, 0.0, "H3")
+    with pytest.raises(LegError, match="does not ride from H1"):
+        carried_pose(small_site, RIDE_LA, MapPose(0.0, 0.0, 0.0, "H3"))
+    with pytest.raises(LegError, match="lift LX"):
+        lift_poses(small_site, replace(RIDE_LA, lift="LX"))
+
+
+def test_campus_lift_poses_come_from_its_doors(planner: LegPlanner, campus: Site) -> None:
+    """On the sample campus (landings at the cabin centres, doors 0.7 m south of them): a ride's way in
+    is the centre at the landing's map coordinates facing from the door, and the way out faces the door."""
+    leg = _leg(LegKind.DELIVER, "adm_601", robot="indoor-01", parcels=("p1",))
+    plan = planner.plan(leg, token=1, profile="indoor", start_node="ADM-1F-mailroom", slots={"p1": 0})
+    (ride,) = plan.rides
+    lift = campus.lifts[ride.lift]
+    inside, out = lift_poses(campus, ride)
+    builder = OrderBuilder(campus)
+    assert (inside.x, inside.y) == pytest.approx(builder.map_xy(ride.entry_node))
+    assert (out.x, out.y) == pytest.approx(builder.map_xy(ride.exit_node))
+    door = lift.door_positions[ride.from_floor]
+    way_in = math.atan2(lift.cabin.y - door[1], lift.cabin.x - door[0])
+    yaw = campus.floors[ride.from_floor].frame.yaw
+    assert math.cos(inside.theta - (way_in - yaw)) == pytest.approx(1.0)
+    assert math.cos(out.theta - inside.theta) == pytest.approx(-1.0)  # same axes on every floor
+    assert (inside.map_id, out.map_id) == (ride.from_floor, ride.to_floor)

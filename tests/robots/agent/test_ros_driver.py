@@ -15,7 +15,7 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from ros_fixtures import RosEnv
 from std_srvs.srv import Trigger
 
-from robots.agent.driver import DriverResult, Pose, Readout
+from robots.agent.driver import ActionOutcome, DriverResult, Pose, Readout
 from robots.agent.readout_feed import ReadoutStream
 from robots.agent.ros_driver import RosDriver, RosDriverConfig
 from robots.rosutil import RosLinkError, RosNodeHost
@@ -401,4 +401,111 @@ async def test_acknowledge_service_answers_through_the_registered_callback(ros_e
         assert await call() == (False, "no safety layer takes acknowledgements")
     finally:
         caller.close()
+        await driver.stop()
+
+
+# ---- lift rides (enterLift / exitLift with their pose) ----------------------------------------------
+
+LIFT = {"building": "H", "lift": "LA"}
+
+
+async def test_enter_lift_drives_into_the_cabin(driver: RosDriver, base: SimulatedBase) -> None:
+    """enterLift with the cabin's pose (on the base's map) drives the base there through the goal topic,
+    SUCCESS once odometry says it arrived; the base then stands on it facing into the cabin."""
+    goals = base.goals_received
+    cabin = {"x": 2.0, "y": 1.5, "theta": math.pi / 2, "mapId": "map"}
+    result = await asyncio.wait_for(
+        driver.run_action("enterLift", {**LIFT, "floor": "H1", "sessionId": "s-1", **cabin}), WAIT
+    )
+    assert result is DriverResult.SUCCESS
+    assert base.goals_received > goals
+    assert near(driver.readout().pose, 2.0, 1.5, tolerance=0.1)
+    stream = driver.readouts()
+    standing = await wait_readout(stream, lambda r: not r.driving and near(r.pose, 2.0, 1.5))
+    assert standing.pose is not None and standing.pose.theta == pytest.approx(math.pi / 2, abs=0.01)
+    stream.close()
+
+
+async def test_lift_actions_without_a_pose_are_impossible(driver: RosDriver, base: SimulatedBase) -> None:
+    """Without a pose (an older orchestrator) the robot cannot know where the cabin is: IMPOSSIBLE with
+    a resultDescription saying so; a partial pose is refused the same way; nothing is driven."""
+    goals = base.goals_received
+    enter = await driver.run_action("enterLift", {**LIFT, "floor": "H1", "sessionId": "s-1"})
+    assert isinstance(enter, ActionOutcome) and enter.result is DriverResult.IMPOSSIBLE
+    assert enter.description is not None and "needs the pose of the cabin" in enter.description
+    exit_ = await driver.run_action("exitLift", {**LIFT, "floor": "H3"})
+    assert isinstance(exit_, ActionOutcome) and exit_.result is DriverResult.IMPOSSIBLE
+    assert exit_.description is not None and "needs the pose of the exit landing" in exit_.description
+    partial = await driver.run_action("exitLift", {**LIFT, "floor": "H3", "x": 1.0, "y": 2.0})
+    assert isinstance(partial, ActionOutcome) and partial.result is DriverResult.IMPOSSIBLE
+    assert partial.description is not None and "together" in partial.description
+    assert base.goals_received == goals
+    assert near(base.pose, 0.0, 0.0)
+
+
+async def test_exit_lift_after_init_position_drives_to_the_landing(
+    driver: RosDriver, base: SimulatedBase
+) -> None:
+    """The ride as the orchestrator runs it: enterLift into the cabin on H1's map, initPosition at the
+    cabin on H3's map, then at once exitLift to the landing on H3's map: the driver waits for the
+    odometry on H3 (not IMPOSSIBLE for the old map) and the base drives out and stands at the landing."""
+    cabin = {"x": 1.0, "y": 2.0, "theta": math.pi / 2}
+    assert await driver.run_action("initPosition", {"x": 1.0, "y": 0.0, "theta": 0.0, "mapId": "H1"}) is (
+        DriverResult.SUCCESS
+    )
+    entered = await asyncio.wait_for(
+        driver.run_action("enterLift", {**LIFT, "floor": "H1", "sessionId": "s-2", **cabin, "mapId": "H1"}),
+        WAIT,
+    )
+    assert entered is DriverResult.SUCCESS and base.pose.map_id == "H1" and near(base.pose, 1.0, 2.0, 0.1)
+    moved = {"x": 1.0, "y": 2.0, "theta": math.pi / 2, "mapId": "H3", "lastNodeId": "h3a"}
+    assert await driver.run_action("initPosition", moved) is DriverResult.SUCCESS
+    landing = {"x": 1.0, "y": 0.5, "theta": -math.pi / 2, "mapId": "H3"}
+    exited = await asyncio.wait_for(driver.run_action("exitLift", {**LIFT, "floor": "H3", **landing}), WAIT)
+    assert exited is DriverResult.SUCCESS
+    readout = driver.readout()
+    assert readout.pose is not None and readout.pose.map_id == "H3" and near(readout.pose, 1.0, 0.5, 0.1)
+    assert base.pose.map_id == "H3"
+
+
+async def test_exit_lift_to_another_map_than_the_robots_is_impossible(
+    ros_env: RosEnv, base: SimulatedBase
+) -> None:
+    """An exitLift whose landing is on a map the odometry never reports (no initPosition came) is
+    IMPOSSIBLE after the stall timeout, naming both maps; the base did not move."""
+    driver = RosDriver(RosDriverConfig(namespace=ros_env.namespace, stall_timeout=0.3))
+    await driver.start()
+    try:
+        await wait_readout(driver.readouts(), lambda r: r.pose is not None)
+        landing = {"x": 3.0, "y": 0.0, "theta": 0.0, "mapId": "H3"}
+        outcome = await asyncio.wait_for(
+            driver.run_action("exitLift", {**LIFT, "floor": "H3", **landing}), WAIT
+        )
+        assert isinstance(outcome, ActionOutcome) and outcome.result is DriverResult.IMPOSSIBLE
+        assert outcome.description == "exitLift: the exit landing is on map 'H3', the robot on 'map'"
+        assert near(base.pose, 0.0, 0.0)
+    finally:
+        await driver.stop()
+
+
+async def test_a_vendor_lift_handler_wins_over_the_pose(ros_env: RosEnv, base: SimulatedBase) -> None:
+    """A handler passed for enterLift (the vendor's own lift integration) gets the action, pose or not;
+    the base is sent no goal."""
+    calls: list[Mapping[str, Any]] = []
+
+    async def vendor_enter(parameters: Mapping[str, Any]) -> DriverResult:
+        calls.append(parameters)
+        return DriverResult.SUCCESS
+
+    driver = RosDriver(RosDriverConfig(namespace=ros_env.namespace), actions={"enterLift": vendor_enter})
+    await driver.start()
+    try:
+        parameters = {**LIFT, "floor": "H1", "sessionId": "s-3", "x": 4.0, "y": 0.0, "theta": 0.0}
+        assert await driver.run_action("enterLift", parameters) is DriverResult.SUCCESS
+        assert await driver.run_action("enterLift", {**LIFT, "floor": "H1", "sessionId": "s-4"}) is (
+            DriverResult.SUCCESS
+        )
+        assert [c["sessionId"] for c in calls] == ["s-3", "s-4"]
+        assert base.goals_received == 0
+    finally:
         await driver.stop()
