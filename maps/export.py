@@ -128,10 +128,18 @@ def _lift_features(site: Site, project: _Projector) -> list[dict[str, Any]]:
 
 
 def site_summary(site: Site) -> dict[str, Any]:
-    """The ``site`` member: name, label, origin and floors (building order, lowest first)."""
+    """The ``site`` member: name, label, origin and floors (building order, lowest first; each with its
+    map frame in site metres)."""
     order = list(site.buildings) + sorted({f.building for f in site.floors.values()} - set(site.buildings))
     floors = [
-        {"id": f.id, "building": f.building, "name": f.name, "elevation": f.elevation}
+        {
+            "id": f.id,
+            "building": f.building,
+            "name": f.name,
+            "elevation": f.elevation,
+            # where the floor's own map frame sits in site metres: robots report indoor poses in it
+            "frame": {"x": f.frame.x, "y": f.frame.y, "yaw": f.frame.yaw},
+        }
         for building in order
         for f in site.floors_of(building)
     ]

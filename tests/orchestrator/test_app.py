@@ -176,13 +176,26 @@ def test_unknown_crs_is_refused(app: FastAPI) -> None:
     assert resp.status_code == 422
 
 
-def test_root_serves_the_map_page_and_its_script(app: FastAPI) -> None:
-    """GET / is the console page; it loads its script and stylesheet from /console/."""
-    page, script, style = _get(app, "/", "/console/map.js", "/console/map.css")
+def test_root_serves_the_console_page_and_its_scripts(app: FastAPI) -> None:
+    """GET / is the console page; it loads its scripts, stylesheet and the vendored Leaflet from /console/,
+    and the map view draws GET /v1/map."""
+    page, script, style, view, leaflet, licence = _get(
+        app,
+        "/",
+        "/console/app.js",
+        "/console/style.css",
+        "/console/views/map.js",
+        "/console/vendor/leaflet/leaflet.js",
+        "/console/vendor/leaflet/LICENSE",
+    )
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
-    assert '<svg id="map"' in page.text and "/console/map.js" in page.text
-    assert script.status_code == 200 and 'fetch("/v1/map")' in script.text
+    assert '<script type="module" src="/console/app.js">' in page.text
+    assert "/console/vendor/leaflet/leaflet.css" in page.text and "/console/style.css" in page.text
+    assert script.status_code == 200 and "./views/" in script.text
     assert style.status_code == 200
+    assert view.status_code == 200 and 'fetch("/v1/map")' in view.text
+    assert leaflet.status_code == 200 and "Leaflet 1.9.4" in leaflet.text
+    assert licence.status_code == 200
 
 
 def test_app_loads_the_map_only_when_started(tmp_path: Path) -> None:

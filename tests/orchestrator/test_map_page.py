@@ -1,4 +1,5 @@
-"""The map page in a real headless Chromium: it fetches /v1/map, draws it and switches floors."""
+"""The console's map view in a real headless Chromium: after login it fetches /v1/map, draws it with
+Leaflet and switches floors."""
 
 from __future__ import annotations
 
@@ -12,11 +13,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import uvicorn
+from console_testkit import PASSWORD, add_users
 from PIL import Image
 from playwright.sync_api import Page, sync_playwright
 
+from interfaces.clock import RealClock
 from orchestrator.app import create_app
-from orchestrator.settings import CampusSettings, DatabaseSettings, HttpSettings, Settings
+from orchestrator.settings import CampusSettings, DatabaseSettings, HttpSettings, SecuritySettings, Settings
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE_CAMPUS = REPO / "maps" / "campuses" / "neijiang.yaml"
@@ -44,7 +47,9 @@ def _serving(map_file: Path, store: Path) -> Iterator[str]:
         campus=CampusSettings(map=map_file),
         http=HttpSettings(port=port),
         database=DatabaseSettings(url=f"sqlite:///{store / 'robopost.db'}"),
+        security=SecuritySettings(keys_file=store / "keys.yaml"),
     )
+    add_users(settings, RealClock(), ["viewer"])
     server = uvicorn.Server(uvicorn.Config(create_app(settings), log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
@@ -78,51 +83,63 @@ def page() -> Iterator[Page]:
     assert errors == [], f"errors in the page: {errors}"
 
 
+def _open(page: Page, url: str) -> None:
+    """Open the console at ``url`` and log in as the viewer."""
+    page.goto(url)
+    page.fill("#login-username", "viewer")
+    page.fill("#login-password", PASSWORD)
+    page.click("#login-submit")
+    page.wait_for_selector('body[data-screen="shell"]', timeout=30_000)
+
+
 def _wait_drawn(page: Page, floor: str) -> None:
-    page.wait_for_selector(f'svg#map[data-ready="1"][data-floor="{floor}"]', timeout=30_000)
+    page.wait_for_selector(f'.view-map[data-ready="1"][data-floor="{floor}"]', timeout=30_000)
+
+
+def _labels(page: Page) -> list[str]:
+    return page.locator(".leaflet-tooltip.place-label").all_text_contents()
 
 
 def _drawn_share(png: Path) -> float:
-    """Share of pixels that differ from the page's plain background colours."""
+    """Share of pixels that differ from the map's plain background colour."""
     img = np.asarray(Image.open(png).convert("RGB"), dtype=np.int16)
-    background = np.array([251, 251, 248])
+    background = np.array([238, 241, 244])
     return float((np.abs(img - background).sum(axis=2) > 40).mean())
 
 
 def test_page_draws_the_outdoor_network_with_bilingual_labels(
     server_url: str, page: Page, tmp_path: Path
 ) -> None:
-    """Opening / draws the outdoor network: roads as SVG lines, stops labelled in Chinese and English."""
-    page.goto(f"{server_url}/")
+    """Opening / and logging in draws the outdoor network: stops labelled in Chinese, in English after
+    the language toggle; gates marked; the outdoor button pressed."""
+    _open(page, f"{server_url}/")
     _wait_drawn(page, "outdoor")
-    assert page.locator("svg#map polyline.edge").count() > 50
-    assert page.locator("svg#map polyline.edge.narrow").count() >= 1  # footpaths carts cannot use
-    assert page.locator("svg#map .arrow").count() >= 3  # one-way roads
-    labels = page.locator("svg#map text.place-label").all_text_contents()
-    assert any("邮政驿站" in t and "post_station" in t for t in labels)
-    assert any("师生活动中心" in t for t in labels)
-    assert page.locator('#floors button[data-floor="outdoor"][aria-pressed="true"]').count() == 1
+    assert any("邮政驿站" in t for t in _labels(page))
+    assert any("师生活动中心" in t for t in _labels(page))
+    assert page.locator('.floor-btn[data-floor="outdoor"][aria-pressed="true"]').count() == 1
     shot = tmp_path / "outdoor.png"
     page.screenshot(path=str(shot))
     shutil.copyfile(shot, SHOWCASE_PNG.with_name("robopost_map_page_outdoor.png"))
     assert _drawn_share(shot) > 0.02
+    page.click("#lang")
+    _wait_drawn(page, "outdoor")
+    page.wait_for_function(
+        "[...document.querySelectorAll('.place-label')].some(e => e.textContent === 'post_station')"
+    )
 
 
 def test_floor_switcher_draws_one_floor_with_lifts_and_offices(
     server_url: str, page: Page, tmp_path: Path
 ) -> None:
-    """Clicking ADM 3F redraws the SVG with that floor: corridors, both lifts, IoT doors, office labels."""
-    page.goto(f"{server_url}/")
+    """Clicking ADM 3F redraws the map with that floor: both lifts, IoT doors, office labels."""
+    _open(page, f"{server_url}/")
     _wait_drawn(page, "outdoor")
-    page.click('#floors button[data-floor="ADM-3F"]')
+    page.click('.floor-btn[data-floor="ADM-3F"]')
     _wait_drawn(page, "ADM-3F")
-    assert page.locator("svg#map polyline.edge.indoor").count() > 10
-    assert page.locator("svg#map polyline.edge.road").count() == 0
-    assert page.locator("svg#map g.lift").count() == 2
-    assert page.locator("svg#map rect.door").count() >= 6
-    labels = page.locator("svg#map text.place-label").all_text_contents()
-    assert any("行政楼301办公室" in t and "adm_301" in t for t in labels)
-    assert page.locator('#floors button[data-floor="ADM-3F"][aria-pressed="true"]').count() == 1
+    assert page.locator(".fac-lift").count() == 2
+    assert page.locator(".fac-door").count() >= 6
+    assert any("行政楼301办公室" in t for t in _labels(page))
+    assert page.locator('.floor-btn[data-floor="ADM-3F"][aria-pressed="true"]').count() == 1
     shot = tmp_path / "adm-3f.png"
     page.screenshot(path=str(shot))
     shutil.copyfile(shot, SHOWCASE_PNG)
@@ -132,11 +149,11 @@ def test_floor_switcher_draws_one_floor_with_lifts_and_offices(
 
 
 def test_floor_in_the_address_opens_that_floor(server_url: str, page: Page) -> None:
-    """A link to /#floor=TEA-1F opens the teaching building's ground floor with its entrance gate."""
-    page.goto(f"{server_url}/#floor=TEA-1F")
+    """A link to /#/map?floor=TEA-1F opens the teaching building's ground floor with its entrance gate."""
+    _open(page, f"{server_url}/#/map?floor=TEA-1F")
     _wait_drawn(page, "TEA-1F")
-    assert page.locator('svg#map rect.gate[data-gate="TEA-gate"]').count() == 1
-    assert page.locator('svg#map circle.place[data-place="tea_handoff"]').count() == 1
+    assert page.locator('.fac-gate[data-id="TEA-gate"]').count() == 1
+    assert "教学楼交接点" in _labels(page)
 
 
 def test_building_without_outdoor_network_opens_on_its_first_floor(
@@ -144,11 +161,11 @@ def test_building_without_outdoor_network_opens_on_its_first_floor(
 ) -> None:
     """The Open-RMF hotel (no outdoor nodes) opens on L1, offers no outdoor button, and L3 shows its lifts."""
     with _serving(shared_data / "maps" / "rmf" / "hotel.building.yaml", tmp_path) as url:
-        page.goto(f"{url}/")
+        _open(page, f"{url}/")
         _wait_drawn(page, "L1")
-        assert page.locator('#floors button[data-floor="outdoor"]').count() == 0
-        assert page.locator("#floors button").count() == 3
-        page.click('#floors button[data-floor="L3"]')
+        assert page.locator('.floor-btn[data-floor="outdoor"]').count() == 0
+        assert page.locator(".floor-btn").count() == 3
+        page.click('.floor-btn[data-floor="L3"]')
         _wait_drawn(page, "L3")
-        assert page.locator("svg#map g.lift").count() == 2
-        assert "L3_room1" in " ".join(page.locator("svg#map text.place-label").all_text_contents())
+        assert page.locator(".fac-lift").count() == 2
+        assert "L3_room1" in " ".join(_labels(page))
