@@ -350,11 +350,13 @@ async def test_the_windows_timeline_shows_the_carts_stops_of_window_w1(
     refreshes itself (over the stream) as the carts load and drive; the console's windows tab shows
     the same."""
     live = live_console
+    # first thing: w1 opens 6 virtual minutes (36 real seconds) after the fixture started, and the
+    # parcels are planned into it only if they come early enough to be loaded and driven there
+    await live.import_parcels(6)
     add_harness(live.app, tmp_path / "harness")
     page = campus_page
     await open_view(page, live.url, "windows", "viewer")
     await expect(page.locator('.wt-window[data-window="w1"]')).to_have_count(1, timeout=WAIT_MS)
-    await live.import_parcels(6)
     stops = page.locator('.wt-cart[data-window="w1"] .wt-stop')
     await expect(stops.first).to_be_visible(timeout=WAIT_MS)
     counts = [int(await s.get_attribute("data-parcels") or 0) for s in await stops.all()]
