@@ -85,7 +85,7 @@ import asyncio
 import concurrent.futures
 import math
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
@@ -139,6 +139,9 @@ class RosDriverConfig:
     default_map_id: str = "map"
     position_tolerance: float = 0.1
     heading_tolerance: float | None = None
+    lift_heading_tolerance: float = 0.05
+    """``enterLift``/``exitLift`` are reached only when facing the pose's heading too: a robot must
+    stand square in the cabin (and in the landing, out of the doors' way) before the doors close."""
     moving_threshold: float = 0.01
     progress_step: float = 0.05
     stall_timeout: float = 5.0
@@ -244,8 +247,11 @@ class RosDriver:
         self._publishers = {}
         self._host.close()
 
-    async def navigate(self, goal: Pose, *, max_speed: float | None = None) -> DriverResult:
-        """Publish ``goal`` and watch odometry until it is reached or the drive fails (module doc)."""
+    async def navigate(
+        self, goal: Pose, *, max_speed: float | None = None, heading_tolerance: float | None = None
+    ) -> DriverResult:
+        """Publish ``goal`` and watch odometry until it is reached or the drive fails (module doc);
+        ``heading_tolerance`` overrides the configured one for this drive."""
         refusal = self._refusal(goal)
         if refusal is not None:
             return refusal
@@ -253,7 +259,7 @@ class RosDriver:
         if not await self._wait_for_subscriber("goal"):
             return DriverResult.RETRY
         stream = self._feed.subscribe()
-        watch = self._new_watch(goal, max_speed)
+        watch = self._new_watch(goal, max_speed, heading_tolerance)
         self._publishers["goal"].publish(goal_msg)
         try:
             verdict = await self._follow(watch, stream, goal_msg)
@@ -432,9 +438,13 @@ class RosDriver:
             return DriverResult.IMPOSSIBLE
         return DriverResult.RETRY if readout.e_stop else None
 
-    def _new_watch(self, goal: Pose, max_speed: float | None) -> _GoalWatch:
+    def _new_watch(
+        self, goal: Pose, max_speed: float | None, heading_tolerance: float | None = None
+    ) -> _GoalWatch:
         """A progress judge for a drive starting now."""
         cfg, now, here = self._config, self._clock.monotonic(), self._latest.pose
+        if heading_tolerance is not None:
+            cfg = replace(cfg, heading_tolerance=heading_tolerance)
         distance = math.hypot(goal.x - here.x, goal.y - here.y) if here is not None else 0.0
         speed = min(cfg.nominal_speed, max_speed) if max_speed and max_speed > 0 else cfg.nominal_speed
         deadline = now + cfg.deadline_margin + cfg.deadline_factor * distance / speed
@@ -536,7 +546,7 @@ class RosDriver:
                 DriverResult.IMPOSSIBLE,
                 f"{action_type}: {where} is on map {goal.map_id!r}, the robot on {here!r}",
             )
-        result = await self.navigate(goal)
+        result = await self.navigate(goal, heading_tolerance=self._config.lift_heading_tolerance)
         if result is DriverResult.SUCCESS:
             return result
         return ActionOutcome(result, f"{action_type}: the drive to {where} ended {result.value}")

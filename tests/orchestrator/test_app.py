@@ -132,13 +132,20 @@ def test_edges_carry_their_passage_properties(maps: dict[str, Any]) -> None:
 
 
 def test_site_member_lists_floors_with_building_and_elevation(maps: dict[str, Any]) -> None:
-    """The top-level site member gives name, origin and each floor's building and elevation in order."""
+    """The top-level site member gives name, origin and each floor's building, elevation and map frame
+    (where its own coordinates sit in site metres: indoor robots report poses in it) in order."""
     site = maps["default"]["site"]
     assert site["name"] == "neijiang"
     assert site["origin"] == {"lat": 29.58, "lon": 105.06, "alt": 350.0}
     floors = {f["id"]: f for f in site["floors"]}
     assert len(floors) == 16
-    assert floors["ADM-10F"] == {"id": "ADM-10F", "building": "ADM", "name": "10F", "elevation": 32.4}
+    assert floors["ADM-10F"] == {
+        "id": "ADM-10F",
+        "building": "ADM",
+        "name": "10F",
+        "elevation": 32.4,
+        "frame": {"x": -460.0, "y": -430.0, "yaw": 0.0},
+    }
     adm = [f["id"] for f in site["floors"] if f["building"] == "ADM"]
     assert adm == [f"ADM-{n}F" for n in range(1, 11)]
 
