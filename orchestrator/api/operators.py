@@ -84,6 +84,7 @@ from orchestrator.api.live_ports import LoggedAlarm
 from orchestrator.api.problems import Problem, problem_responses
 from orchestrator.api.services import Services, services_of
 from orchestrator.domain import DomainEvent, OrderKind, OrderState, ParcelState, SizeClass
+from orchestrator.domain.order import FINAL_ORDER_STATES
 from orchestrator.fleet import FleetMaster
 from orchestrator.fleet.errors import UnknownRobotError
 from orchestrator.fleet.events import FleetEvent
@@ -741,7 +742,14 @@ class RevealedContact(_Model):
 
 
 AlarmKind = Literal[
-    "robot_offline", "robot_error", "notification_dead", "parcel_failed", "parcel_returned", "operations"
+    "robot_offline",
+    "robot_error",
+    "notification_dead",
+    "parcel_failed",
+    "parcel_returned",
+    "operations",
+    "lift_fault",
+    "order_late",
 ]
 Severity = Literal["critical", "warning", "info"]
 
@@ -758,6 +766,7 @@ class AlarmView(_Model):
     acked: bool
     acked_by: str | None
     acked_at: datetime | None
+    acked_note: str | None = None
 
 
 class AlarmList(_Model):
@@ -1333,10 +1342,51 @@ def _operations_alarms(logged: Sequence[LoggedAlarm]) -> list[Alarm]:
     ]  # fmt: skip
 
 
+_LIFT_FAULTS: Mapping[str, Severity] = {"FIRE": "critical", "EMERGENCY": "critical", "OFFLINE": "warning"}
+
+
+def _lift_alarms(live: Any) -> list[Alarm]:
+    """Lifts out of service, from the elevator bridges' retained states the console follows
+    (``console_live``: fire recall, emergency stop, the controller offline): robots avoid them."""
+    if live is None:
+        return []
+    alarms: list[Alarm] = []
+    for lift in list(live.lifts.values()):
+        severity = _LIFT_FAULTS.get(lift.mode)
+        if severity is not None:
+            alarms.append(Alarm(
+                alarm_id("lift", lift.building, lift.lift, lift.mode), "lift_fault", severity,
+                f"{lift.building}/{lift.lift}",
+                f"lift {lift.lift} of {lift.building} is {lift.mode.lower()} at floor {lift.floor or '?'}",
+                None,
+            ))  # fmt: skip
+    return alarms
+
+
+def _late_orders(session: Session, services: Services) -> list[Alarm]:
+    """Orders still open after the end of their promised time window (``latest_at``)."""
+    now = services.clock.now()
+    open_states = [s for s in OrderState if s not in FINAL_ORDER_STATES]
+    found = OrderRepository(session, services.clock, services.personal).search(
+        state=open_states, limit=MAX_LIMIT
+    )
+    return [
+        Alarm(
+            alarm_id("order-late", r.order.id), "order_late", "warning", r.order.id,
+            f"order {r.order.id} ({r.order.kind.value}) is {r.order.state.value} "
+            f"{(now - r.order.latest_at) / 60:.0f} min after its promised window",
+            _dt(r.order.latest_at),
+        )
+        for r in found
+        if now > r.order.latest_at
+    ]  # fmt: skip
+
+
 def _store_alarms(services: Services) -> list[Alarm]:
-    """Dead letters and failed or returned parcels (blocking)."""
+    """Dead letters, failed or returned parcels, late orders (blocking)."""
     alarms: list[Alarm] = []
     with services.sessions.begin() as session:
+        alarms.extend(_late_orders(session, services))
         for entry in Outbox(session, services.cipher, services.clock).dead_letters(limit=MAX_LIMIT):
             alarms.append(Alarm(
                 alarm_id("outbox", entry.id), "notification_dead", "warning", f"outbox/{entry.id}",
@@ -1376,7 +1426,7 @@ def _with_acks(services: Services, alarms: list[Alarm]) -> list[AlarmView]:
         views.append(AlarmView(
             id=a.id, kind=a.kind, severity=a.severity, subject=a.subject, message=a.message, since=a.since,
             acked=ack is not None, acked_by=ack.actor if ack else None,
-            acked_at=_aware(ack.acked_at) if ack else None,
+            acked_at=_aware(ack.acked_at) if ack else None, acked_note=(ack.note or None) if ack else None,
         ))  # fmt: skip
     views.sort(key=lambda v: (v.acked, _SEVERITY_RANK[v.severity], v.id))
     return views
@@ -1390,6 +1440,7 @@ async def current_alarms(app: FastAPI) -> list[AlarmView]:
     operations = operations_of(app)
     if operations is not None:
         robots += _operations_alarms(operations.alarms.recent())
+    robots += _lift_alarms(getattr(app.state, "console_live", None))
 
     def rest() -> list[AlarmView]:
         return _with_acks(services, robots + _store_alarms(services))
@@ -1408,7 +1459,12 @@ def _ack(services: Services, who: Operator, alarm: AlarmView, note: str) -> Alar
             session.flush()
             _audit(session, services.clock, who, "ack", "alarm", alarm.id, reason=note)
         return alarm.model_copy(
-            update={"acked": True, "acked_by": row.actor, "acked_at": _aware(row.acked_at)}
+            update={
+                "acked": True,
+                "acked_by": row.actor,
+                "acked_at": _aware(row.acked_at),
+                "acked_note": row.note or None,
+            }
         )
 
 

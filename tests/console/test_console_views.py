@@ -209,6 +209,7 @@ async def test_an_operator_acknowledges_an_alarm_with_a_comment(desk: Desk, camp
     acked = _row(page, alarm_id).locator('[data-role="acked"]')
     await expect(acked).to_contain_text("已确认")
     await expect(acked).to_contain_text("operator")
+    await expect(acked.locator('[data-role="ack-note"]')).to_have_text(ACK_NOTE)
 
     admin = await desk.bearer("admin")
     listed = (await desk.client.get("/v1/console/alarms?acked=true", headers=admin)).json()["alarms"]

@@ -236,6 +236,7 @@ class AlarmsView {
           'span',
           { class: 'rv-acked', 'data-role': 'acked' },
           tr('alarms.acked_by', { who: alarm.acked_by || '', time: dateTime(alarm.acked_at, lang) }),
+          alarm.acked_note ? h('small', { class: 'rv-ack-note', 'data-role': 'ack-note' }, alarm.acked_note) : null,
         )
       : h('span', { class: 'rv-open' }, tr('alarms.open'));
     let action = null;

@@ -226,6 +226,36 @@ async def test_facilities_follow_the_retained_states_and_stream_their_changes(
     async with httpx.AsyncClient(base_url=f"http://{campus.host}") as fresh:  # no session cookie
         assert (await fresh.get("/v1/console/facilities")).status_code == 401
 
+    # a fire recall of that lift is a critical alarm on the console, cleared when it is back
+    alarms = await _lift_alarms_after(
+        campus, mqtt_broker, lift.model_copy(update={"current_mode": LiftMode.FIRE})
+    )
+    assert [(a["kind"], a["severity"], a["subject"]) for a in alarms] == [
+        ("lift_fault", "critical", "ADM/ADM-L1")
+    ]
+    assert "fire" in alarms[0]["message"]
+    assert await _lift_alarms_after(campus, mqtt_broker, lift) == []
+
+
+async def _lift_alarms_after(campus: LiveCampus, broker: MosquittoBroker, state: LiftState) -> list[Any]:
+    """Publish ``state`` retained, wait until the console stream carries it, then the lift alarms."""
+    viewer = await _bearer(campus, "viewer")
+    token = viewer["Authorization"].removeprefix("Bearer ")
+    mqtt = MqttClient(MqttConfig(host=broker.host, port=broker.port))
+    await mqtt.connect()
+    try:
+        async with connect(f"ws://{campus.host}/v1/console/stream?token={token}") as ws:
+            await asyncio.wait_for(ws.recv(), WAIT)  # the snapshot
+            await mqtt.publish(
+                lift_topic("ADM", "ADM-L1", "state"), state.model_dump_json(), qos=1, retain=True
+            )
+            while (await asyncio.wait_for(_next_of(ws, "lift"), WAIT))["mode"] != state.current_mode.value:
+                pass
+    finally:
+        await mqtt.disconnect()
+    alarms = (await campus.client.get("/v1/console/alarms", headers=viewer)).json()["alarms"]
+    return [a for a in alarms if a["kind"] == "lift_fault"]
+
 
 @pytest.mark.integration
 async def test_the_views_need_a_login_and_show_the_live_day_before_any_parcel(campus: LiveCampus) -> None:

@@ -525,12 +525,15 @@ async def test_alarms_list_dead_letters_and_failed_or_returned_parcels_and_acks_
         f"/v1/console/alarms/{target}:ack", json={"note": "calling the office"}, headers=operator
     )
     assert acked.status_code == 200 and acked.json()["acked"] and acked.json()["acked_by"] == "operator"
+    assert acked.json()["acked_note"] == "calling the office"
     again = await console.client.post(f"/v1/console/alarms/{target}:ack", headers=operator)
     assert again.status_code == 200 and again.json()["acked_at"] == acked.json()["acked_at"]
     open_ones = (
         await console.client.get("/v1/console/alarms", params={"acked": "false"}, headers=viewer)
     ).json()
     assert [a["kind"] for a in open_ones["alarms"]] == ["notification_dead", "parcel_returned"]
+    done = (await console.client.get("/v1/console/alarms", params={"acked": "true"}, headers=viewer)).json()
+    assert [(a["id"], a["acked_note"]) for a in done["alarms"]] == [(target, "calling the office")]
     unknown = await console.client.post("/v1/console/alarms/parcel:SF1001:loaded:3:ack", headers=operator)
     assert unknown.status_code == 404
     admin = await console.bearer("admin")
@@ -540,6 +543,23 @@ async def test_alarms_list_dead_letters_and_failed_or_returned_parcels_and_acks_
     assert [(e["actor"], e["entity_id"], e["reason"]) for e in audit] == [
         ("operator", target, "calling the office")
     ]
+
+
+async def test_an_order_still_open_after_its_promised_window_is_a_late_order_alarm(console: Console) -> None:
+    """An order not done by the end of its promised window (``latest_at``) is an ``order_late`` alarm,
+    and not before."""
+    made = await _seeded(console)
+    viewer = await console.bearer("viewer")
+
+    async def late() -> list[dict[str, Any]]:
+        alarms = (await console.client.get("/v1/console/alarms", headers=viewer)).json()["alarms"]
+        return [a for a in alarms if a["kind"] == "order_late"]
+
+    assert await late() == []
+    await console.clock.run_for(3600 + 600)  # latest_at is T0 + 3600
+    [alarm] = await late()
+    assert alarm["subject"] == made["order"] and alarm["severity"] == "warning"
+    assert "10 min after its promised window" in alarm["message"]
 
 
 async def test_outbox_dead_letters_are_listed_masked_and_retried_by_an_operator(console: Console) -> None:
