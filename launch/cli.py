@@ -488,6 +488,32 @@ def bench_fleet(
     _emit_json(result, json_out)
 
 
+@bench_app.command("console")
+def bench_console(
+    robots: Annotated[int, typer.Option(help="moving robots on the map (1..2000)")] = 200,
+    seconds: Annotated[float, typer.Option(help="length of the measured window")] = 10.0,
+    json_out: Annotated[Path | None, typer.Option("--json", help="write the result as JSON here")] = None,
+    page: Annotated[
+        str, typer.Option(help="auto (the console once its map view exists), console, or minimal (baseline)")
+    ] = "auto",
+    warmup: Annotated[float, typer.Option(help="seconds between all robots drawn and the window")] = 1.0,
+    screenshot: Annotated[Path | None, typer.Option(help="save a PNG of the page after the window")] = None,
+) -> None:
+    """Console map in headless Chromium with N robots moving (own Mosquitto, the app, VDA 5050 states at
+    1 Hz): frame time p50/p95/max, fps and stream events per second (issue 11: p95 < 50 ms)."""
+    try:
+        bench = _benchmark("console")
+    except ModuleNotFoundError as exc:  # Playwright comes with the test extra
+        _fail(f"bench console needs {exc.name} (pip install -e '.[test]')", EXIT_BAD_INPUT)
+    try:
+        result = bench.run_bench(
+            robots, seconds, page=page, warmup_s=warmup, screenshot=screenshot, progress=print
+        )
+    except (ValueError, RuntimeError) as exc:
+        _fail(str(exc), EXIT_BAD_INPUT)
+    _emit_json(result, json_out)
+
+
 @bench_app.command("cart")
 def bench_cart(
     trials: Annotated[int, typer.Option(help="typed codes timed against an instant board")] = 2000,
