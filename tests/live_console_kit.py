@@ -22,27 +22,16 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest_asyncio
-import yaml
 from console_testkit import PASSWORD, add_users_to, serving
 from delivery_testkit import SAMPLE_CAMPUS
+from live_testkit import STATION_TOKEN, live_settings, station_pose, until_states
 from playwright.async_api import Browser, Page, async_playwright
 
 from interfaces.clock import ScaledClock
 from maps.io import load_map
 from orchestrator.app import create_app
 from orchestrator.fleet.master import FleetMaster
-from orchestrator.fleet.orders import OrderBuilder
 from orchestrator.fleet.picture import RobotView
-from orchestrator.settings import (
-    CampusSettings,
-    ClockSettings,
-    DatabaseSettings,
-    FleetSettings,
-    MqttSettings,
-    OperationsSettings,
-    SecuritySettings,
-    Settings,
-)
 from robots.agent.agent import Agent, make_driver, make_mqtt_client
 from robots.agent.config import parse_config
 from sim.mosquitto import MosquittoBroker
@@ -56,7 +45,6 @@ WAIT = 60.0
 CARTS = ("cart_1", "cart_2", "cart_3")
 SPACING = 25.0
 """Metres between the carts at the start (apart enough to click one on the map)."""
-STATION_TOKEN = "station-token-0123456789"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"]  # loopback only
 SCREENSHOTS = Path(__file__).resolve().parents[1] / "build" / "screenshots" / "console"
@@ -79,18 +67,7 @@ class LiveConsole:
 
     async def until(self, check: Callable[[], bool], timeout: float = WAIT) -> None:
         """Until ``check()`` holds, checked again after every state the fleet master takes in."""
-        changed = asyncio.Event()
-        remove = self.master.add_state_listener(lambda *_: changed.set())
-
-        async def watch() -> None:
-            while not check():
-                changed.clear()
-                await changed.wait()
-
-        try:
-            await asyncio.wait_for(watch(), timeout)
-        finally:
-            remove()
+        await until_states(self.master, check, timeout)
 
     async def import_parcels(self, count: int = 6) -> None:
         """Parcels for the dorms' stops, imported at the station (planned into w1)."""
@@ -111,41 +88,15 @@ class LiveConsole:
         assert answer.status_code == 200, answer.text
 
 
-def _settings(tmp_path: Path, broker: MosquittoBroker) -> Settings:
-    fleet = {
-        "orchestrator": {"username": "orchestrator", "password": "orch-secret"},
-        "robots": [
-            {"manufacturer": "robopost", "serial": serial, "kind": "cart", "password": f"{serial}-secret"}
-            for serial in CARTS
-        ],
-    }
-    fleet_file = tmp_path / "fleet.yaml"
-    fleet_file.write_text(yaml.safe_dump(fleet), encoding="utf-8")
-    return Settings(
-        campus=CampusSettings(map=SAMPLE_CAMPUS),
-        database=DatabaseSettings(url=f"sqlite:///{tmp_path / 'robopost.db'}"),
-        security=SecuritySettings(keys_file=tmp_path / "keys.yaml", partners={"station": STATION_TOKEN}),
-        mqtt=MqttSettings(port=broker.port, embedded=False),
-        fleet=FleetSettings(
-            enabled=True, config=fleet_file, confirm_timeout_s=5 * FACTOR, stale_after_s=60 * FACTOR
-        ),
-        operations=OperationsSettings(enabled=True),
-        clock=ClockSettings(time_factor=FACTOR, epoch=START),
-    )
-
-
 def _agent(broker: MosquittoBroker, clock: ScaledClock, serial: str, index: int) -> Agent:
     """A cart on the outdoor map next to the post station, as a real VDA 5050 agent on a SimDriver."""
-    site = load_map(SAMPLE_CAMPUS)
-    builder = OrderBuilder(site)
-    station = next(p for p in site.places.values() if p.kind.value == "station")
-    x, y = builder.map_xy(station.node)
+    map_id, x, y = station_pose(load_map(SAMPLE_CAMPUS))
     config = parse_config(
         {
             "manufacturer": "robopost",
             "serial_number": serial,
             "kind": "cart",
-            "map_id": builder.map_of(station.node),
+            "map_id": map_id,
             "mqtt": {
                 "host": broker.host,
                 "port": broker.port,
@@ -180,7 +131,7 @@ def _agent(broker: MosquittoBroker, clock: ScaledClock, serial: str, index: int)
 async def live_console(tmp_path: Path, mqtt_broker: MosquittoBroker) -> AsyncIterator[LiveConsole]:
     """The app with the fleet master and the live loop, served on loopback; three cart agents online;
     console users ``viewer``, ``operator`` and ``admin`` (password ``console_testkit.PASSWORD``)."""
-    settings = _settings(tmp_path, mqtt_broker)
+    settings = live_settings(tmp_path, mqtt_broker, FACTOR, START, carts=CARTS)
     clock = ScaledClock(FACTOR, epoch=START)
     app = create_app(settings, clock)
     agents = {serial: _agent(mqtt_broker, clock, serial, i) for i, serial in enumerate(CARTS)}

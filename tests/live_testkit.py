@@ -25,6 +25,7 @@ from fastapi import FastAPI
 
 from interfaces.clock import ScaledClock
 from maps.io import load_map
+from maps.model import Site
 from orchestrator.api.live_operations import LiveDispatch
 from orchestrator.app import create_app
 from orchestrator.domain import ParcelState
@@ -78,18 +79,7 @@ class LiveCampus:
 
     async def until(self, check: Callable[[], bool]) -> None:
         """Until ``check()`` holds, checked again after every state the fleet master takes in."""
-        changed = asyncio.Event()
-        remove = self.master.add_state_listener(lambda *_: changed.set())
-
-        async def watch() -> None:
-            while not check():
-                changed.clear()
-                await changed.wait()
-
-        try:
-            await asyncio.wait_for(watch(), WAIT)
-        finally:
-            remove()
+        await until_states(self.master, check)
 
     async def import_parcels(self, rows: list[dict[str, str]]) -> None:
         """``POST /v1/parcels:import`` as the station."""
@@ -99,13 +89,47 @@ class LiveCampus:
         assert answer.status_code == 200, answer.text
 
 
+async def until_states(master: FleetMaster, check: Callable[[], bool], timeout: float = WAIT) -> None:
+    """Until ``check()`` holds, checked again after every state ``master`` takes in (at most
+    ``timeout`` real seconds)."""
+    changed = asyncio.Event()
+    remove = master.add_state_listener(lambda *_: changed.set())
+
+    async def watch() -> None:
+        while not check():
+            changed.clear()
+            await changed.wait()
+
+    try:
+        await asyncio.wait_for(watch(), timeout)
+    finally:
+        remove()
+
+
+def station_pose(site: Site) -> tuple[str, float, float]:
+    """The map id and coordinates of the post station's node (where the carts start)."""
+    builder = OrderBuilder(site)
+    station = next(p for p in site.places.values() if p.kind.value == "station")
+    x, y = builder.map_xy(station.node)
+    return builder.map_of(station.node), x, y
+
+
 def live_settings(
-    tmp_path: Path, broker: MosquittoBroker, factor: float = FACTOR, start: float = START
+    tmp_path: Path,
+    broker: MosquittoBroker,
+    factor: float = FACTOR,
+    start: float = START,
+    *,
+    carts: tuple[str, ...] = (CART,),
 ) -> Settings:
-    """The sample campus with one cart, the fleet master and the dispatch loop on, on a scaled clock."""
+    """The sample campus with ``carts`` (``CART`` has ``CART_TOKEN`` for the cart API), the fleet
+    master and the dispatch loop on, on a scaled clock."""
     fleet = {
         "orchestrator": {"username": "orchestrator", "password": "orch-secret"},
-        "robots": [{"manufacturer": "robopost", "serial": CART, "kind": "cart", "password": "c1-secret"}],
+        "robots": [
+            {"manufacturer": "robopost", "serial": serial, "kind": "cart", "password": f"{serial}-secret"}
+            for serial in carts
+        ],
     }
     fleet_file = tmp_path / "fleet.yaml"
     fleet_file.write_text(yaml.safe_dump(fleet), encoding="utf-8")
@@ -128,17 +152,19 @@ def live_settings(
 def cart_agent(broker: MosquittoBroker, clock: ScaledClock, durations: Mapping[str, float]) -> Agent:
     """The cart's VDA 5050 agent on a simulated base at the station; ``durations``: action times
     (virtual seconds), e.g. how long a ``waitForPickup`` lasts."""
-    site = load_map(SAMPLE_CAMPUS)
-    builder = OrderBuilder(site)
-    station = next(p for p in site.places.values() if p.kind.value == "station")
-    x, y = builder.map_xy(station.node)
+    map_id, x, y = station_pose(load_map(SAMPLE_CAMPUS))
     config = parse_config(
         {
             "manufacturer": "robopost",
             "serial_number": CART,
             "kind": "cart",
-            "map_id": builder.map_of(station.node),
-            "mqtt": {"host": broker.host, "port": broker.port, "username": CART, "password": "c1-secret"},
+            "map_id": map_id,
+            "mqtt": {
+                "host": broker.host,
+                "port": broker.port,
+                "username": CART,
+                "password": f"{CART}-secret",
+            },
             "state_period": 30.0,
             "visualization_period": 30.0,
             "driver": {

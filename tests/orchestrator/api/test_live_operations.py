@@ -4,30 +4,25 @@ stop in the window, a pickup reported by the cart's API is the core's ``ParcelPi
 nobody took comes back to the station. Plus the pieces: compartment numbering and directed loading,
 lift states, the link grace before a robot is failed.
 
-The app and the agent share one ``ScaledClock`` (240x, starting at 07:10 campus time, 20 virtual
-minutes — 5 real seconds — before window w1 opens: the parcels must be imported before it opens to be
-planned into it), so the whole trip takes a few real seconds; tests wait on the store and the fleet
-picture, each check woken by the next state the fleet master takes in.
+The campus is ``live_testkit.live_campus``: the app and the agent share one ``ScaledClock`` (240x,
+starting at 07:10 campus time, 20 virtual minutes — 5 real seconds — before window w1 opens: the
+parcels must be imported before it opens to be planned into it), so the whole trip takes a few real
+seconds; tests wait on the store and the fleet picture, each check woken by the next state the fleet
+master takes in.
 """
 
 from __future__ import annotations
 
-import asyncio
-import datetime as dt
 import uuid
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
 from pathlib import Path
 from types import SimpleNamespace
-from zoneinfo import ZoneInfo
 
-import httpx
 import pytest
-import yaml
-from console_testkit import serving
 from delivery_testkit import SAMPLE_CAMPUS
+from live_testkit import CART_TOKEN, START, STATION_TOKEN, LiveCampus, live_campus
 
-from interfaces.clock import ScaledClock, VirtualClock
+from interfaces.clock import VirtualClock
 from interfaces.lift import LiftMode
 from maps.io import load_map
 from orchestrator.api.delivery import Delivery
@@ -38,11 +33,8 @@ from orchestrator.api.live_operations import (
     assign_compartments,
     compartment_sizes,
 )
-from orchestrator.app import create_app
 from orchestrator.dispatch.campus import Compartments, Leg, LegKind, Size
 from orchestrator.domain import ParcelState
-from orchestrator.fleet.master import FleetMaster
-from orchestrator.fleet.orders import OrderBuilder
 from orchestrator.fleet.picture import Link
 from orchestrator.operations.messages import (
     LegFinished,
@@ -53,29 +45,12 @@ from orchestrator.operations.messages import (
 )
 from orchestrator.operations.timebase import ServiceDay
 from orchestrator.settings import (
-    CampusSettings,
-    ClockSettings,
-    DatabaseSettings,
-    FleetSettings,
-    MqttSettings,
     OperationsSettings,
-    SecuritySettings,
     Settings,
 )
-from orchestrator.store.domain_repositories import ParcelRepository
-from robots.agent.agent import Agent, make_driver, make_mqtt_client
-from robots.agent.config import parse_config
 from sim.mosquitto import MosquittoBroker
 
 pytestmark = pytest.mark.integration
-
-FACTOR = 240.0
-START = dt.datetime(2026, 11, 27, 7, 10, tzinfo=ZoneInfo("Asia/Shanghai")).timestamp()
-WAIT = 60.0
-"""Real seconds a check may take before the test fails (the whole trip takes a few)."""
-
-CART_TOKEN = "cart-1-token-0123456789"
-STATION_TOKEN = "station-token-0123456789"
 
 
 # --- the pieces ---------------------------------------------------------------------------------------
@@ -122,106 +97,15 @@ def test_a_lift_closes_on_fire_offline_or_emergency_and_only_changes_reach_the_c
 # --- the whole loop -----------------------------------------------------------------------------------
 
 
-@dataclass
-class Campus:
-    """The served app with the loop on, the cart agent, a client and the shared clock."""
-
-    app: object
-    client: httpx.AsyncClient
-    clock: ScaledClock
-    master: FleetMaster
-    dispatch: LiveDispatch
-
-    def parcel(self, tn: str) -> ParcelState:
-        services = self.app.state.services  # type: ignore[attr-defined]
-        with services.sessions() as session:
-            return ParcelRepository(session, services.clock, services.personal).get(tn).parcel.state
-
-    async def until(self, check: Callable[[], bool]) -> None:
-        """Until ``check()`` holds, checked again after every state the fleet master takes in."""
-        changed = asyncio.Event()
-        remove = self.master.add_state_listener(lambda *_: changed.set())
-
-        async def watch() -> None:
-            while not check():
-                changed.clear()
-                await changed.wait()
-
-        try:
-            await asyncio.wait_for(watch(), WAIT)
-        finally:
-            remove()
-
-
-def _settings(tmp_path: Path, broker: MosquittoBroker) -> Settings:
-    fleet = {
-        "orchestrator": {"username": "orchestrator", "password": "orch-secret"},
-        "robots": [{"manufacturer": "robopost", "serial": "cart_1", "kind": "cart", "password": "c1-secret"}],
-    }
-    fleet_file = tmp_path / "fleet.yaml"
-    fleet_file.write_text(yaml.safe_dump(fleet), encoding="utf-8")
-    return Settings(
-        campus=CampusSettings(map=SAMPLE_CAMPUS),
-        database=DatabaseSettings(url=f"sqlite:///{tmp_path / 'robopost.db'}"),
-        security=SecuritySettings(
-            keys_file=tmp_path / "keys.yaml",
-            partners={"station": STATION_TOKEN},
-            carts={"cart_1": CART_TOKEN},
-        ),
-        mqtt=MqttSettings(port=broker.port, embedded=False),
-        # network time-outs in virtual seconds: stretched by the factor, as the demo does
-        fleet=FleetSettings(
-            enabled=True, config=fleet_file, confirm_timeout_s=5 * FACTOR, stale_after_s=60 * FACTOR
-        ),
-        operations=OperationsSettings(enabled=True),
-        clock=ClockSettings(time_factor=FACTOR, epoch=START),
-    )
-
-
-def _cart_agent(broker: MosquittoBroker, clock: ScaledClock) -> Agent:
-    site = load_map(SAMPLE_CAMPUS)
-    builder = OrderBuilder(site)
-    station = next(p for p in site.places.values() if p.kind.value == "station")
-    x, y = builder.map_xy(station.node)
-    config = parse_config(
-        {
-            "manufacturer": "robopost",
-            "serial_number": "cart_1",
-            "kind": "cart",
-            "map_id": builder.map_of(station.node),
-            "mqtt": {"host": broker.host, "port": broker.port, "username": "cart_1", "password": "c1-secret"},
-            "state_period": 30.0,
-            "visualization_period": 30.0,
-            "driver": {
-                "type": "sim",
-                "speed": 30.0,
-                "step": 1.0,
-                "start": {"x": x, "y": y, "theta": 0.0},
-                # the students of this test come within two virtual minutes of the cart's arrival
-                "action_durations": {"waitForPickup": 120.0},
-            },
-        }
-    )
-    return Agent(config, make_driver(config, clock), make_mqtt_client(config, clock), clock)
-
-
 @pytest.fixture
-async def campus(tmp_path: Path, mqtt_broker: MosquittoBroker) -> AsyncIterator[Campus]:
-    settings = _settings(tmp_path, mqtt_broker)
-    clock = ScaledClock(FACTOR, epoch=START)
-    app = create_app(settings, clock)
-    agent = _cart_agent(mqtt_broker, clock)
-    async with serving(app) as host, httpx.AsyncClient(base_url=f"http://{host}") as client:
-        assert (await client.get("/healthz")).status_code == 200
-        await agent.start()
-        try:
-            yield Campus(app, client, clock, app.state.fleet, app.state.operations)
-        finally:
-            await agent.stop()
+async def campus(tmp_path: Path, mqtt_broker: MosquittoBroker) -> AsyncIterator[LiveCampus]:
+    # the students of this test come within two virtual minutes of the cart's arrival
+    async with live_campus(tmp_path, mqtt_broker, durations={"waitForPickup": 120.0}) as campus:
+        yield campus
 
 
 async def test_imported_parcels_are_loaded_taken_to_the_stop_picked_up_or_brought_back(
-    campus: Campus,
+    campus: LiveCampus,
 ) -> None:
     master = campus.master
     await campus.until(
@@ -239,7 +123,7 @@ async def test_imported_parcels_are_loaded_taken_to_the_stop_picked_up_or_brough
 
     # the cart loads them at the station (compartments 1..3: S), drives to the stop, the window opens
     await campus.until(lambda: all(campus.parcel(f"LV{i}") is ParcelState.AT_STOP for i in range(3)))
-    services = campus.app.state.services  # type: ignore[attr-defined]
+    services = campus.app.state.services
     sync = await Delivery.from_services(services).codes_for("cart_1")
     entries = {e.tracking_number: e for e in sync.codes}
     assert sorted(e.compartment or "" for e in entries.values()) == ["1", "2", "3"]
@@ -265,7 +149,8 @@ async def test_imported_parcels_are_loaded_taken_to_the_stop_picked_up_or_brough
             and campus.parcel("LV2") is not ParcelState.AT_STOP
         )
     )
-    await campus.dispatch.live.idle()  # type: ignore[union-attr]
+    assert campus.dispatch.live is not None
+    await campus.dispatch.live.idle()
     ops = campus.dispatch.ops
     assert ops is not None
     assert ops.where["LV0"] == "picked_up" and campus.parcel("LV0") is ParcelState.PICKED_UP
