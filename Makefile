@@ -37,7 +37,10 @@ $(VENV)/.stamp-test: setup.py | $(BIN)/python
 # 10x real time on the sample campus; Ctrl-C stops every process. DEMO_ARGS adds options, e.g.
 # DEMO_ARGS="--time-factor 20 --broker embedded".
 DEMO_ARGS ?=
+# socat makes the pseudo-terminal pairs of the simulated Modbus lift and the carts' locker boards:
+# installed when missing (as root; otherwise the command to run is printed). Mosquitto is optional.
 run: $(VENV)/.stamp-run
+	scripts/system-deps.sh socat
 	$(BIN)/robopost demo $(DEMO_ARGS)
 
 system-deps:

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Make sure the Debian packages the test suite needs are installed.
+# Make sure the Debian packages the test suite (or, with arguments, the demo) needs are installed.
 #   root:      installs the missing ones with apt-get (non-interactive, no recommends)
 #   non-root:  prints the exact command to run and exits 1
 # Usage: scripts/system-deps.sh [PACKAGE...]   (default: the test suite's packages)
@@ -31,7 +31,7 @@ fi
 
 if [ "$(id -u)" -ne 0 ]; then
     echo "system-deps: missing Debian packages: ${missing[*]}" >&2
-    echo "system-deps: install them as root, then run make test again:" >&2
+    echo "system-deps: install them as root, then run make again:" >&2
     echo "    sudo apt-get update && sudo apt-get install -y --no-install-recommends ${missing[*]}" >&2
     exit 1
 fi
