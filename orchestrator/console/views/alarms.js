@@ -13,7 +13,6 @@ import {
   ago,
   badge,
   dateTime,
-  ensureCss,
   errorText,
   h,
   langOf,
@@ -23,6 +22,7 @@ import {
   replace,
   throttle,
   translator,
+  singleView,
 } from './view_kit.js';
 
 const PATH = '/v1/console/alarms';
@@ -31,22 +31,13 @@ const THROTTLE_MS = 1_500;
 const LIVE_TYPES = ['alarm.acked', 'fleet.link_changed', 'parcel', 'outbox.retried'];
 const SEVERITIES = ['critical', 'warning', 'info'];
 
-let current = null;
+const view = singleView((root, ctx) => new AlarmsView(root, ctx));
 
-/** Show the alarms in `root`. */
-export function mount(root, ctx) {
-  unmount();
-  ensureCss();
-  current = new AlarmsView(root, ctx);
-  current.start();
-  return () => unmount();
-}
+/** Show the alarms in `root` (returns its unmount). */
+export const mount = view.mount;
 
 /** Stop refreshing and clear the view. */
-export function unmount() {
-  if (current) current.stop();
-  current = null;
-}
+export const unmount = view.unmount;
 
 class AlarmsView {
   constructor(root, ctx) {

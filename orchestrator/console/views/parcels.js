@@ -12,7 +12,6 @@
 import {
   badge,
   dateTime,
-  ensureCss,
   errorText,
   h,
   langOf,
@@ -23,6 +22,7 @@ import {
   replace,
   throttle,
   translator,
+  singleView,
 } from './view_kit.js';
 
 const BASE = '/v1/console';
@@ -41,22 +41,13 @@ const STATE_TONE = {
 };
 const PAGE = 50;
 
-let current = null;
+const view = singleView((root, ctx) => new ParcelsView(root, ctx));
 
-/** Show the search in `root`. */
-export function mount(root, ctx) {
-  unmount();
-  ensureCss();
-  current = new ParcelsView(root, ctx);
-  current.start();
-  return () => unmount();
-}
+/** Show the search in `root` (returns its unmount). */
+export const mount = view.mount;
 
 /** Stop listening and clear the view. */
-export function unmount() {
-  if (current) current.stop();
-  current = null;
-}
+export const unmount = view.unmount;
 
 function q(params) {
   const search = new URLSearchParams();

@@ -19,6 +19,24 @@ export function ensureCss() {
   document.head.append(link);
 }
 
+/** A view module's ``mount(root, ctx)``/``unmount()`` around ``make(root, ctx)``, an object with
+ *  ``start()`` and ``stop()``: one instance at a time, the views' stylesheet loaded once. */
+export function singleView(make) {
+  let current = null;
+  const unmount = () => {
+    if (current) current.stop();
+    current = null;
+  };
+  const mount = (root, ctx) => {
+    unmount();
+    ensureCss();
+    current = make(root, ctx);
+    current.start();
+    return unmount;
+  };
+  return { mount, unmount };
+}
+
 /** The display language: ctx.lang (string or function), else the document's lang; zh by default. */
 export function langOf(ctx) {
   let lang = ctx && ctx.lang;

@@ -13,7 +13,6 @@
 import {
   badge,
   dateTime,
-  ensureCss,
   errorStatus,
   errorText,
   h,
@@ -23,6 +22,7 @@ import {
   replace,
   throttle,
   translator,
+  singleView,
 } from './view_kit.js';
 
 const PATH = '/v1/console/windows';
@@ -37,22 +37,13 @@ const NEAR_MS = 2 * HOUR;
 const STOP_STATES = ['planned', 'under_way', 'at_stop', 'done'];
 const WINDOW_TONE = { upcoming: 'neutral', open: 'green', closed: 'done' };
 
-let current = null;
+const view = singleView((root, ctx) => new WindowsView(root, ctx));
 
-/** Show the timeline in `root`. */
-export function mount(root, ctx) {
-  unmount();
-  ensureCss();
-  current = new WindowsView(root, ctx);
-  current.start();
-  return () => unmount();
-}
+/** Show the timeline in `root` (returns its unmount). */
+export const mount = view.mount;
 
 /** Stop refreshing and clear the view. */
-export function unmount() {
-  if (current) current.stop();
-  current = null;
-}
+export const unmount = view.unmount;
 
 function ms(iso) {
   const t = iso ? new Date(iso).getTime() : NaN;
